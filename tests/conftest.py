@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+import timm_attnzoo
+from timm_attnzoo.data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist
+
+ZOO_MODELS = timm_attnzoo.list_models()
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist_root(tmp_path_factory):
+    """ Debian's Fashion-MNIST laid out for torchvision; the suite needs the real data, so its absence fails. """
+    if not DEBIAN_FASHION_MNIST_DIR.exists():
+        pytest.fail(f'{DEBIAN_FASHION_MNIST_DIR} is missing: run `apt-get install dataset-fashion-mnist` (scripts/setup.sh does).')
+    return prepare_fashion_mnist(tmp_path_factory.mktemp('fashion_mnist'))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -1,0 +1,39 @@
+""" `attnzoo models` and `attnzoo prepare-data`, as a user runs them. """
+import json
+import subprocess
+import sys
+
+import pytest
+import timm
+
+from timm_attnzoo.cli import main
+from timm_attnzoo.data import FASHION_MNIST_FILES, prepare_fashion_mnist
+from timm_attnzoo.flops import count_flops
+
+from .conftest import ZOO_MODELS
+
+
+def test_models_lists_every_registered_model_with_its_measured_params_and_flops(tmp_path, capsys):
+    output = tmp_path / 'models.json'
+    main(['models', '--format', 'json', '--output', str(output)])
+    rows = {row['model']: row for row in json.loads(output.read_text())}
+    assert sorted(rows) == ZOO_MODELS
+    model = timm.create_model('vit_nystrom_cifar')
+    assert rows['vit_nystrom_cifar']['params'] == sum(p.numel() for p in model.parameters())
+    assert rows['vit_nystrom_cifar']['flops'] == count_flops(model, input_size=(3, 32, 32))
+    assert rows['vit_performer_reg_cifar']['attention'] == 'PerformerAttention+SoftmaxAttention'
+
+
+def test_models_table_from_the_installed_command():
+    result = subprocess.run(
+        [sys.executable, '-m', 'timm_attnzoo.cli', 'models', 'vit_cifar', 'vit_linformer_cifar'],
+        capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ['model', 'attention', 'params', 'MFLOPs', 'input']
+    assert [line.split()[0] for line in lines[2:]] == ['vit_cifar', 'vit_linformer_cifar']
+
+
+def test_prepare_data_lays_out_what_torchvision_reads(tmp_path, fashion_mnist_root):
+    assert all((fashion_mnist_root / 'FashionMNIST' / 'raw' / name).stat().st_size > 0 for name in FASHION_MNIST_FILES)
+    with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
+        prepare_fashion_mnist(tmp_path / 'out', source=tmp_path / 'nowhere')

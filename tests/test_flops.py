@@ -1,0 +1,253 @@
+""" FLOP counts against hand counts written from each paper's formula, under the convention of
+`timm_attnzoo.flops`: a multiply-add is one FLOP (bias adds not counted), other elementwise ops one per
+output element, reductions one per input element, softmax 5 per element, LayerNorm 5 per element.
+
+The hand counts are exact: every term below is an op the layer's forward runs, so they are compared with
+equality rather than a tolerance, and a term the counter drops or double-counts fails the test.
+"""
+import math
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+from fvcore.nn import FlopCountAnalysis
+
+import timm_attnzoo  # noqa: F401  registers the models
+from timm_attnzoo.flops import count_flops, flop_count_analysis, unsupported_ops
+from timm_attnzoo.layers import ATTENTION_LAYERS, create_attention
+
+MODELS = timm.list_models(module='efficient_attention_vit')
+
+# the layers are tested on the tokens of a 32x32 image in 4x4 patches: a class token and an 8x8 grid
+DIM, HEADS, GRID, PREFIX = 48, 4, (8, 8), 1
+NUM_TOKENS = PREFIX + GRID[0] * GRID[1]  # 65
+
+
+def sdpa_flops(L, S, E, Ev):
+    """ One head of softmax(Q K^T / sqrt(E)) V, q (L, E), k (S, E), v (S, Ev). """
+    return (
+        L * S * E  # Q K^T
+        + L * S  # scale by 1/sqrt(E)
+        + 5 * L * S  # softmax: max, subtract, exp, sum, divide
+        + L * S * Ev  # A V
+    )
+
+
+def linear_attention_flops(N, M, m, d):
+    """ One head of phi(Q) (phi(K)^T V) / phi(Q) (phi(K)^T 1), phi(Q) (N, m), phi(K) (M, m), V (M, d). """
+    return (
+        m * M * d  # phi(K)^T V
+        + M * m  # sum of phi(K) over the keys
+        + N * m  # normalizer phi(Q) . sum phi(K)
+        + N * m * d  # phi(Q) (phi(K)^T V)
+        + N * d  # divide by the normalizer
+    )
+
+
+def qkv_proj_flops(N, C):
+    return N * C * 3 * C + N * C * C  # fused QKV projection, output projection
+
+
+def softmax_attention_flops(N, C, heads):
+    d = C // heads
+    return qkv_proj_flops(N, C) + heads * sdpa_flops(N, N, d, d)
+
+
+def linformer_flops(N, C, heads, k):
+    d = C // heads
+    return (
+        qkv_proj_flops(N, C)
+        + heads * 2 * k * N * d  # E^T K and F^T V: (k, N) @ (N, d) per head
+        + heads * sdpa_flops(N, k, d, d)  # attention of N queries over k projected keys
+    )
+
+
+def performer_flops(N, C, heads, m, kernel):
+    d = C // heads
+    if kernel == 'softmax':
+        # phi(x) = exp(w^T x - |x|^2 / 2 - shift) / sqrt(m) for x = q / d^(1/4)
+        feature_map = (
+            N * d  # x * d^(-1/4)
+            + N * d * m  # w^T x for m features
+            + N * d + N * d + N  # |x|^2: square, sum, halve
+            + N * m  # w^T x - |x|^2 / 2
+            + N * m + N * m  # maximum of the exponents (per row for q, per head for k), subtract it
+            + N * m  # exp
+            + N * m  # / sqrt(m)
+        )
+    else:
+        # phi(x) = (relu(w^T x) + eps) / sqrt(m)
+        feature_map = N * d + N * d * m + N * m + N * m + N * m  # scale, w^T x, relu, + eps, / sqrt(m)
+    return qkv_proj_flops(N, C) + heads * (2 * feature_map + linear_attention_flops(N, N, m, d))
+
+
+def nystrom_flops(N, C, heads, m, iterations, conv_kernel):
+    d = C // heads
+    per_head = (
+        2 * (N * d + m * d)  # landmarks of q and k: segment sums (index_add of N*d), divide by lengths
+        + sdpa_flops(m, N, d, d)  # softmax(Q~ K^T) V
+        + m * m * d + m * m + 5 * m * m  # A~ = softmax(Q~ K~^T / sqrt(d))
+        # pinv init: ||A~||_1 and ||A~||_inf (abs, sum, max each), their product, A~^T / product
+        + 2 * (m * m + m * m + m) + 1 + m * m
+        # per iteration: 4 (m x m) matmuls, 0.25 * Z, and three "c I - A Z (...)" subtractions
+        + iterations * (4 * m ** 3 + m * m + 3 * m * m)
+        + m * m * d  # Z* (softmax(Q~ K^T) V)
+        + sdpa_flops(N, m, d, d)  # softmax(Q K~^T) (Z* ...)
+    )
+    if conv_kernel:
+        per_head += conv_kernel * N * d + N * d  # depthwise conv of V along the sequence, residual add
+    # 13 I, 15 I, 7 I: one (m, m) identity scaled per iteration, shared by every head and batch element
+    shared = iterations * 3 * m * m
+    return qkv_proj_flops(N, C) + heads * per_head + shared
+
+
+def dilated_linear_flops(grid, prefix, C, heads, local_heads, window, dilations):
+    d = C // heads
+    N = prefix + grid[0] * grid[1]
+    group = local_heads // len(dilations)
+    local = 0
+    for dilation in dilations:
+        span = window * dilation
+        padded = math.ceil(grid[0] / span) * span, math.ceil(grid[1] / span) * span
+        num_windows = padded[0] * padded[1] // window ** 2
+        # every (padded) window: w*w queries over the P prefix keys and its w*w members
+        local += group * num_windows * sdpa_flops(window ** 2, prefix + window ** 2, d, d)
+        local += group * sdpa_flops(prefix, N, d, d)  # prefix tokens attend to every token
+    # global heads: phi(x) = elu(x) + 1 on q and k, then linear attention with m = d features
+    linear = (heads - local_heads) * (2 * (N * d + N * d) + linear_attention_flops(N, N, d, d))
+    return qkv_proj_flops(N, C) + local + linear
+
+
+LAYER_CASES = {
+    'softmax': (
+        dict(), softmax_attention_flops(NUM_TOKENS, DIM, HEADS)),
+    'linformer': (
+        dict(proj_dim=32), linformer_flops(NUM_TOKENS, DIM, HEADS, k=32)),
+    'performer': (
+        dict(num_features=64), performer_flops(NUM_TOKENS, DIM, HEADS, m=64, kernel='softmax')),
+    'performer_relu': (
+        dict(num_features=64), performer_flops(NUM_TOKENS, DIM, HEADS, m=64, kernel='relu')),
+    'nystrom': (
+        dict(num_landmarks=16, pinv_iterations=6, residual_conv_kernel=33),
+        nystrom_flops(NUM_TOKENS, DIM, HEADS, m=16, iterations=6, conv_kernel=33)),
+    'nystrom_no_conv_uneven_segments': (
+        dict(num_landmarks=10, pinv_iterations=3, residual_conv_kernel=None),
+        nystrom_flops(NUM_TOKENS, DIM, HEADS, m=10, iterations=3, conv_kernel=None)),
+    'dilated_linear': (
+        dict(window_size=4, dilations=(1, 2), num_local_heads=2),
+        dilated_linear_flops(GRID, PREFIX, DIM, HEADS, local_heads=2, window=4, dilations=(1, 2))),
+    'dilated_linear_all_local': (
+        dict(window_size=2, dilations=(1, 2), num_local_heads=4),
+        dilated_linear_flops(GRID, PREFIX, DIM, HEADS, local_heads=4, window=2, dilations=(1, 2))),
+}
+
+
+def _layer(case, grid=GRID, **kwargs):
+    """ The layer of a LAYER_CASES key: an attention type, maybe followed by a description. """
+    attn_type = next(t for t in sorted(ATTENTION_LAYERS, key=len, reverse=True) if case.startswith(t))
+    return create_attention(attn_type, DIM, HEADS, grid_size=grid, num_prefix_tokens=PREFIX, **kwargs)
+
+
+@pytest.mark.parametrize('case', list(LAYER_CASES))
+def test_layer_flops_match_hand_count(case):
+    kwargs, expected = LAYER_CASES[case]
+    assert count_flops(_layer(case, **kwargs), input_size=(NUM_TOKENS, DIM)) == expected
+
+
+def test_dilated_windows_on_a_padded_grid_are_counted():
+    # a 6x6 grid is padded to 8x8 for both dilations: the padded queries and keys still cost FLOPs
+    layer = _layer('dilated_linear', grid=(6, 6))
+    expected = dilated_linear_flops((6, 6), PREFIX, DIM, HEADS, local_heads=2, window=4, dilations=(1, 2))
+    assert count_flops(layer, input_size=(PREFIX + 36, DIM)) == expected
+
+
+@pytest.mark.parametrize('attn_type', sorted(ATTENTION_LAYERS))
+def test_layer_flops_scale_with_batch(attn_type):
+    # every per-example term is multiplied by the batch; only Nystrom's scaled identities are shared
+    layer = _layer(attn_type)
+    shared = 6 * 3 * 64 * 64 if attn_type == 'nystrom' else 0  # 6 iterations, m = min(64, N) landmarks
+    one = count_flops(layer, input_size=(NUM_TOKENS, DIM), batch_size=1)
+    three = count_flops(layer, input_size=(NUM_TOKENS, DIM), batch_size=3)
+    assert three == 3 * (one - shared) + shared
+
+
+def vit_flops(img_size=32, in_chans=3, patch_size=4, embed_dim=48, depth=4, num_heads=4, mlp_ratio=4., num_classes=10):
+    """ timm's pre-norm ViT with a class token, softmax attention, token pooling. """
+    C, hidden = embed_dim, int(embed_dim * mlp_ratio)
+    num_patches = (img_size // patch_size) ** 2
+    N = num_patches + 1  # class token
+    block = (
+        2 * 5 * N * C  # norm1, norm2
+        + softmax_attention_flops(N, C, num_heads)  # qkv, SDPA, proj
+        + N * C * hidden + N * hidden * C  # fc1, fc2
+        + N * hidden  # GELU
+        + 2 * N * C  # two residual adds
+    )
+    return (
+        num_patches * in_chans * patch_size ** 2 * C  # patch embedding: a conv with stride = kernel
+        + N * C  # position embedding add
+        + depth * block
+        + 5 * N * C  # final norm
+        + C * num_classes  # head on the class token
+    )
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(),
+    dict(in_chans=1, img_size=28),
+    dict(embed_dim=64, depth=2, num_classes=100),
+], ids=['default', 'mnist', 'wide_shallow'])
+def test_vit_cifar_flops_match_hand_count(kwargs):
+    model = timm.create_model('vit_cifar', **kwargs)
+    input_size = (kwargs.get('in_chans', 3), kwargs.get('img_size', 32), kwargs.get('img_size', 32))
+    assert count_flops(model, input_size=input_size) == vit_flops(**kwargs)
+
+
+@pytest.mark.parametrize('model_name', MODELS)
+def test_model_has_no_unsupported_ops(model_name):
+    model = timm.create_model(model_name)
+    assert unsupported_ops(model, input_size=model.pretrained_cfg['input_size']) == {}
+
+
+@pytest.mark.parametrize('attn_type', sorted(ATTENTION_LAYERS))
+def test_layer_has_no_unsupported_ops(attn_type):
+    assert unsupported_ops(_layer(attn_type), input_size=(NUM_TOKENS, DIM)) == {}
+
+
+class _IgnoredByFvcore(nn.Module):
+    """ Ops in fvcore's ignore list that cost FLOPs here. """
+
+    def forward(self, x):
+        return torch.relu(x) + x.clamp(min=0.) + x.max(dim=-1, keepdim=True).values + x.amax(dim=-1, keepdim=True)
+
+
+def test_ops_fvcore_ignores_are_counted():
+    x = torch.randn(2, 5)
+    plain = FlopCountAnalysis(_IgnoredByFvcore(), x)
+    plain.unsupported_ops_warnings(False)
+    assert plain.by_operator()['relu'] == plain.by_operator()['clamp'] == plain.by_operator()['max'] == 0
+    by_operator = flop_count_analysis(_IgnoredByFvcore(), x).by_operator()
+    assert by_operator['relu'] == 10  # one per element
+    assert by_operator['clamp'] == 10
+    assert by_operator['max'] == 10  # one per input element
+    assert by_operator['amax'] == 10
+    assert by_operator['add'] == 10 + 10 + 10  # the broadcast adds count their (2, 5) outputs
+
+
+def test_broadcast_matmul_counts_batch_of_second_operand():
+    # fvcore's own matmul handle counts (k, n) @ (B, h, n, d) as k*n*d, missing B*h
+    class ProjectAlongSequence(nn.Module):
+        def forward(self, x):
+            return torch.ones(3, 7) @ x
+
+    assert count_flops(ProjectAlongSequence(), input_size=(4, 7, 5), batch_size=2) == 2 * 4 * 3 * 7 * 5
+
+
+def test_integer_ops_cost_nothing():
+    class IndexArithmetic(nn.Module):
+        def forward(self, x):
+            ids = torch.arange(x.shape[-1]) * 3 // x.shape[-1]
+            return x + ids.to(x.dtype)
+
+    assert count_flops(IndexArithmetic(), input_size=(8,), batch_size=2) == 2 * 8  # the float add only

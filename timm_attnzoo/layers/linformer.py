@@ -1,0 +1,112 @@
+""" Linformer attention.
+
+'Linformer: Self-Attention with Linear Complexity' (Wang et al. 2020), eq. 7:
+    head_i = softmax(Q W_i^Q (E_i K W_i^K)^T / sqrt(d_k)) F_i V W_i^V,   E_i, F_i in R^{k x n}
+
+The projections E (keys) and F (values) mix the n tokens down to k, shared across heads (the paper's
+'headwise sharing'); `share_kv=True` also ties F = E ('key-value sharing'). E and F are tied to the
+sequence length, so a layer only runs at the length it was built for; `resample_linformer_projection`
+carries a trained projection to another patch grid the way timm resamples position embeddings.
+"""
+import math
+from typing import List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import resample_abs_pos_embed
+
+
+class LinformerAttention(nn.Module):
+    """ Multi-head attention over keys and values projected along the sequence from n to k. """
+
+    def __init__(
+            self,
+            dim: int,
+            num_heads: int = 8,
+            seq_len: int = 65,
+            proj_dim: int = 64,
+            share_kv: bool = False,
+            qkv_bias: bool = True,
+            attn_drop: float = 0.,
+            proj_drop: float = 0.,
+    ) -> None:
+        """
+        Args:
+            dim: Token width C.
+            num_heads: Number of heads h.
+            seq_len: Sequence length n the projections are built for (patches plus prefix tokens).
+            proj_dim: Projected length k.
+            share_kv: Use one projection for keys and values (F = E).
+            qkv_bias: Bias in the QKV projection.
+            attn_drop: Dropout on the attention weights.
+            proj_drop: Dropout after the output projection.
+        """
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.seq_len = seq_len
+        self.proj_dim = proj_dim
+        self.share_kv = share_kv
+        self.attn_drop = attn_drop
+
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        # stored transposed, (n, k), so that resampling along n is resampling a position embedding
+        self.proj_k = nn.Parameter(torch.empty(seq_len, proj_dim))
+        self.proj_v = None if share_kv else nn.Parameter(torch.empty(seq_len, proj_dim))
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        # the reference implementation's uniform(-1/sqrt(k), 1/sqrt(k))
+        bound = 1 / math.sqrt(self.proj_dim)
+        nn.init.uniform_(self.proj_k, -bound, bound)
+        if self.proj_v is not None:
+            nn.init.uniform_(self.proj_v, -bound, bound)
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
+        B, N, C = x.shape
+        if N != self.seq_len:
+            raise ValueError(
+                f'LinformerAttention was built for seq_len={self.seq_len} tokens but got N={N}. Build the model '
+                f'for this input size (img_size=...) or call model.set_input_size(img_size=...), which resamples '
+                f'the sequence projections; loading a checkpoint of another size resamples them too.')
+        if attn_mask is not None or is_causal:
+            raise ValueError('LinformerAttention mixes tokens before attending: attn_mask and is_causal are not supported.')
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        proj_v = self.proj_k if self.proj_v is None else self.proj_v
+        k = self.proj_k.transpose(0, 1) @ k  # B, h, k, head_dim
+        v = proj_v.transpose(0, 1) @ v  # B, h, k, head_dim
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))
+
+    def set_seq_len(self, new_grid: List[int], old_grid: List[int], num_prefix_tokens: int) -> None:
+        """ Resample the projections for another patch grid (see `resample_linformer_projection`). """
+        self.proj_k = nn.Parameter(resample_linformer_projection(self.proj_k.data, new_grid, old_grid, num_prefix_tokens))
+        if self.proj_v is not None:
+            self.proj_v = nn.Parameter(resample_linformer_projection(self.proj_v.data, new_grid, old_grid, num_prefix_tokens))
+        self.seq_len = self.proj_k.shape[0]
+
+
+def resample_linformer_projection(
+        projection: torch.Tensor,
+        new_grid: List[int],
+        old_grid: List[int],
+        num_prefix_tokens: int,
+) -> torch.Tensor:
+    """ Resample a (n, k) sequence projection from one patch grid to another.
+
+    The rows of the grid tokens are interpolated over the 2-D grid like a position embedding (timm's
+    `resample_abs_pos_embed`), prefix-token rows are kept, and the grid rows are scaled by
+    old_tokens / new_tokens so that each projected token stays a sum of the same magnitude.
+    """
+    if list(new_grid) == list(old_grid):
+        return projection
+    resampled = resample_abs_pos_embed(
+        projection.unsqueeze(0), new_size=new_grid, old_size=old_grid, num_prefix_tokens=num_prefix_tokens)[0]
+    scale = (old_grid[0] * old_grid[1]) / (new_grid[0] * new_grid[1])
+    return torch.cat([resampled[:num_prefix_tokens], resampled[num_prefix_tokens:] * scale])

@@ -1,0 +1,111 @@
+""" Nystrom attention.
+
+'Nystromformer: A Nystrom-Based Algorithm for Approximating Self-Attention' (Xiong et al. 2021), eq. 15:
+    softmax(Q K^T / sqrt(d)) V  ~=  softmax(Q K~^T / sqrt(d)) Z* softmax(Q~ K^T / sqrt(d)) V
+where Q~, K~ are m segment-mean landmarks and Z* approximates the Moore-Penrose pseudo-inverse of
+A~ = softmax(Q~ K~^T / sqrt(d)) by the iteration of eq. 14, started from A~^T / (||A~||_1 ||A~||_inf):
+    Z_{j+1} = 1/4 Z_j (13 I - A~ Z_j (15 I - A~ Z_j (7 I - A~ Z_j)))
+The two outer softmax products go through SDPA; an optional depthwise convolution along the sequence
+adds a skip path on V (Sec. 3.3).
+
+When m does not divide N, the N tokens are cut into m contiguous segments whose lengths differ by at most
+one, and each landmark is the mean of its own segment; no token is padded or dropped (the reference
+implementation front-pads with zeros and averages the pads in). With m >= N every token is its own
+landmark and the layer is exact softmax attention up to the pseudo-inverse iteration.
+
+Numerics: A~ and the pseudo-inverse iteration run in float32 with autocast off.
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def segment_means(x: torch.Tensor, num_segments: int) -> torch.Tensor:
+    """ x (B, h, N, d) -> means of `num_segments` contiguous segments along N, (B, h, m, d). """
+    N = x.shape[-2]
+    segment_ids = torch.arange(N, device=x.device) * num_segments // N
+    lengths = torch.bincount(segment_ids, minlength=num_segments).to(x.dtype)
+    sums = x.new_zeros(*x.shape[:-2], num_segments, x.shape[-1]).index_add_(-2, segment_ids, x)
+    return sums / lengths[:, None]
+
+
+def iterative_pinv(a: torch.Tensor, num_iterations: int) -> torch.Tensor:
+    """ Moore-Penrose pseudo-inverse of each (m, m) matrix in a (..., m, m) by eq. 14 of Xiong et al. """
+    col_norm = a.abs().sum(dim=-2).amax(dim=-1)  # ||A||_1 per matrix
+    row_norm = a.abs().sum(dim=-1).amax(dim=-1)  # ||A||_inf per matrix
+    z = a.transpose(-2, -1) / (col_norm * row_norm)[..., None, None]
+    identity = torch.eye(a.shape[-1], device=a.device, dtype=a.dtype)
+    for _ in range(num_iterations):
+        az = a @ z
+        z = 0.25 * z @ (13 * identity - az @ (15 * identity - az @ (7 * identity - az)))
+    return z
+
+
+class NystromAttention(nn.Module):
+    """ Multi-head attention approximated through m landmarks and an iterative pseudo-inverse. """
+
+    def __init__(
+            self,
+            dim: int,
+            num_heads: int = 8,
+            num_landmarks: int = 64,
+            pinv_iterations: int = 6,
+            residual_conv_kernel: Optional[int] = 33,
+            qkv_bias: bool = True,
+            attn_drop: float = 0.,
+            proj_drop: float = 0.,
+    ) -> None:
+        """
+        Args:
+            dim: Token width C.
+            num_heads: Number of heads h.
+            num_landmarks: Landmarks m (capped at N).
+            pinv_iterations: Iterations of the pseudo-inverse (eq. 14).
+            residual_conv_kernel: Length of the depthwise convolution on V along the sequence; None for none.
+            qkv_bias: Bias in the QKV projection.
+            attn_drop: Dropout on the attention weights of both SDPA products.
+            proj_drop: Dropout after the output projection.
+        """
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
+        if num_landmarks < 1:
+            raise ValueError(f'num_landmarks={num_landmarks} must be at least 1.')
+        if residual_conv_kernel is not None and residual_conv_kernel % 2 == 0:
+            raise ValueError(f'residual_conv_kernel={residual_conv_kernel} must be odd to keep the sequence length.')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.num_landmarks = num_landmarks
+        self.pinv_iterations = pinv_iterations
+        self.attn_drop = attn_drop
+
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.residual_conv = None if residual_conv_kernel is None else nn.Conv2d(
+            num_heads, num_heads, (residual_conv_kernel, 1), padding=(residual_conv_kernel // 2, 0),
+            groups=num_heads, bias=False)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
+        if attn_mask is not None or is_causal:
+            raise ValueError('NystromAttention does not support attn_mask or is_causal.')
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        num_landmarks = min(self.num_landmarks, N)
+        q_landmarks = segment_means(q, num_landmarks)  # B, h, m, d
+        k_landmarks = segment_means(k, num_landmarks)  # B, h, m, d
+        dropout_p = self.attn_drop if self.training else 0.
+
+        landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            scale = self.head_dim ** -0.5
+            kernel = (q_landmarks.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, m
+            landmark_values = iterative_pinv(kernel, self.pinv_iterations) @ landmark_values.float()
+        out = F.scaled_dot_product_attention(
+            q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
+        if self.residual_conv is not None:
+            out = out + self.residual_conv(v)
+        out = out.transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(out))

@@ -1,0 +1,135 @@
+""" Performer attention (FAVOR+).
+
+'Rethinking Attention with Performers' (Choromanski et al. 2021). Softmax kernel, positive random
+features (Lemma 1), with x scaled by d^{-1/4} so that E[phi(q)^T phi(k)] = exp(q^T k / sqrt(d)):
+    phi(x) = exp(w_i^T x - ||x||^2 / 2) / sqrt(m),   w_1..w_m orthogonal Gaussian rows (Sec. 3.2)
+ReLU kernel (the generalized attention of Sec. 2.2): phi(x) = relu(w_i^T x) / sqrt(m).
+Attention is then the linear contraction of `linear_attention`, O(N m d).
+
+Numerics: the feature maps and the contraction run in float32 with autocast off. Before `exp`, each
+query row subtracts the maximum of its exponents (so its largest feature is exactly 1) and the keys
+subtract the maximum over (N, m) per batch and head; both are constants that cancel between numerator and
+normalizer, so the estimator stays unbiased. (The reference implementation instead adds 1e-4 to every
+feature, a bias that grows with m as the shifted features shrink.) The ReLU kernel keeps the reference's
++1e-3 in its definition, since a query whose projections are all negative would otherwise have no
+normalizer.
+
+Redraws: features are a function of (`feature_seed`, redraw count) through a seeded generator, so every
+rank of a distributed run draws the same ones. `step()` advances the training-step counter and redraws
+every `feature_redraw_interval` steps; the owning model calls it once per training forward, outside any
+gradient-checkpointed region, so a recomputed forward sees the same features. Eval never redraws.
+"""
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .linear_attention import linear_attention
+
+PERFORMER_KERNELS = ('softmax', 'relu')
+RELU_KERNEL_EPSILON = 1e-3
+
+
+def orthogonal_gaussian_features(num_features: int, head_dim: int, generator: torch.Generator) -> torch.Tensor:
+    """ (m, d) rows: blocks of d orthogonal directions (QR of a Gaussian), each row scaled by the norm of
+    an independent d-dim Gaussian so its length is chi-distributed like an i.i.d. Gaussian row.
+
+    Q is multiplied by sign(diag(R)) to make it Haar-distributed; without it the directions are not
+    isotropic and the kernel estimate keeps a bias that no number of features removes.
+    """
+    blocks = []
+    for _ in range(math.ceil(num_features / head_dim)):
+        gaussian = torch.randn(head_dim, head_dim, generator=generator)
+        q, r = torch.linalg.qr(gaussian)
+        blocks.append((q * torch.sign(torch.diagonal(r))).T)
+    directions = torch.cat(blocks)[:num_features]
+    norms = torch.randn(num_features, head_dim, generator=generator).norm(dim=1, keepdim=True)
+    return directions * norms
+
+
+class PerformerAttention(nn.Module):
+    """ Multi-head attention approximated with m random features per head (FAVOR+). """
+
+    def __init__(
+            self,
+            dim: int,
+            num_heads: int = 8,
+            num_features: int = 256,
+            kernel: str = 'softmax',
+            feature_redraw_interval: int = 1000,
+            qkv_bias: bool = True,
+            attn_drop: float = 0.,
+            proj_drop: float = 0.,
+    ) -> None:
+        """
+        Args:
+            dim: Token width C.
+            num_heads: Number of heads h.
+            num_features: Random features m.
+            kernel: 'softmax' (positive features) or 'relu' (generalized kernel).
+            feature_redraw_interval: Training steps between feature redraws; 0 never redraws.
+            qkv_bias: Bias in the QKV projection.
+            attn_drop: Unused by the approximation; accepted so blocks can pass one set of arguments.
+            proj_drop: Dropout after the output projection.
+        """
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
+        if kernel not in PERFORMER_KERNELS:
+            raise ValueError(f'kernel={kernel!r} is not one of {PERFORMER_KERNELS}.')
+        if num_features < 1:
+            raise ValueError(f'num_features={num_features} must be at least 1.')
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.num_features = num_features
+        self.kernel = kernel
+        self.feature_redraw_interval = feature_redraw_interval
+
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+        self.register_buffer('feature_seed', torch.randint(0, 2 ** 62, ()), persistent=True)
+        self.register_buffer('num_redraws', torch.zeros((), dtype=torch.long), persistent=True)
+        self.register_buffer('num_steps', torch.zeros((), dtype=torch.long), persistent=True)
+        self.register_buffer('projection_matrix', self._draw_features(), persistent=True)
+
+    def _draw_features(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(int(self.feature_seed) + int(self.num_redraws))
+        return orthogonal_gaussian_features(self.num_features, self.head_dim, generator)
+
+    @torch.no_grad()
+    def redraw_features(self) -> None:
+        self.num_redraws += 1
+        self.projection_matrix.copy_(self._draw_features())
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """ Count one training step; redraw the features when `feature_redraw_interval` steps have passed. """
+        self.num_steps += 1
+        if self.feature_redraw_interval and int(self.num_steps) % self.feature_redraw_interval == 0:
+            self.redraw_features()
+
+    def feature_map(self, x: torch.Tensor, is_query: bool) -> torch.Tensor:
+        """ x (B, h, N, d) float32 -> phi(x) (B, h, N, m) float32. """
+        x = x * self.head_dim ** -0.25
+        projected = x @ self.projection_matrix.to(x.dtype).T  # B, h, N, m
+        if self.kernel == 'relu':
+            return (F.relu(projected) + RELU_KERNEL_EPSILON) / math.sqrt(self.num_features)
+        exponent = projected - (x * x).sum(dim=-1, keepdim=True) / 2  # B, h, N, m
+        shift = exponent.amax(dim=-1 if is_query else (-2, -1), keepdim=True)
+        return torch.exp(exponent - shift) / math.sqrt(self.num_features)
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
+        if attn_mask is not None or is_causal:
+            raise ValueError('PerformerAttention does not support attn_mask or is_causal.')
+        B, N, C = x.shape
+        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            q_features = self.feature_map(q.float(), is_query=True)
+            k_features = self.feature_map(k.float(), is_query=False)
+            x = linear_attention(q_features, k_features, v.float())  # B, h, N, d
+        x = x.to(v.dtype).transpose(1, 2).reshape(B, N, C)
+        return self.proj_drop(self.proj(x))

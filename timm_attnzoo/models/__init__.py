@@ -1,0 +1,1 @@
+from .efficient_attention_vit import EfficientAttentionViT
