@@ -172,7 +172,6 @@ def test_set_input_size_carries_grid_tied_layers_to_the_new_grid():
 
 
 def test_checkpoint_of_another_size_is_resampled_on_load(tmp_path):
-    from timm.models import load_checkpoint
     source = timm.create_model('vit_linformer_cifar')
     path = tmp_path / 'linformer32.pth'
     torch.save({'state_dict': source.state_dict()}, path)

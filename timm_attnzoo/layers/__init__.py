@@ -5,3 +5,4 @@ from .linformer import LinformerAttention, resample_linformer_projection
 from .nystrom import NystromAttention, iterative_pinv, segment_means
 from .performer import PERFORMER_KERNELS, PerformerAttention, orthogonal_gaussian_features
 from .softmax_attention import SoftmaxAttention
+from .qkv_attention import QKVAttention

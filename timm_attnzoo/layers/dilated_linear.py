@@ -16,10 +16,10 @@ import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .linear_attention import linear_attention
+from .qkv_attention import QKVAttention
 
 
 def dilated_window_partition(x: torch.Tensor, window_size: int, dilation: int) -> torch.Tensor:
@@ -40,7 +40,7 @@ def dilated_window_reverse(windows: torch.Tensor, window_size: int, dilation: in
     return x.reshape(B, h, grid[0], grid[1], d)
 
 
-class DilatedLinearAttention(nn.Module):
+class DilatedLinearAttention(QKVAttention):
     """ Softmax heads in dilated windows of the patch grid plus linear-attention heads over all tokens. """
 
     def __init__(
@@ -69,17 +69,13 @@ class DilatedLinearAttention(nn.Module):
             attn_drop: Dropout on the window attention weights.
             proj_drop: Dropout after the output projection.
         """
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias, proj_drop=proj_drop)
         num_local_heads = num_heads // 2 if num_local_heads is None else num_local_heads
         if not 0 <= num_local_heads <= num_heads:
             raise ValueError(f'num_local_heads={num_local_heads} must be between 0 and num_heads={num_heads}.')
         if num_local_heads and num_local_heads % len(dilations):
             raise ValueError(
                 f'num_local_heads={num_local_heads} must be divisible by len(dilations)={len(dilations)}.')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
         self.grid_size = tuple(grid_size)
         self.num_prefix_tokens = num_prefix_tokens
         self.num_local_heads = num_local_heads
@@ -87,9 +83,6 @@ class DilatedLinearAttention(nn.Module):
         self.dilations = tuple(dilations)
         self.attn_drop = attn_drop
 
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
         for dilation in self.dilations:
             self.register_buffer(f'window_mask_{dilation}', self._window_mask(dilation), persistent=False)
 
@@ -131,16 +124,15 @@ class DilatedLinearAttention(nn.Module):
         return torch.cat([prefix_out, out], dim=2)
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        B, N, C = x.shape
+        N = x.shape[1]
         expected = self.num_prefix_tokens + self.grid_size[0] * self.grid_size[1]
         if N != expected:
             raise ValueError(
                 f'DilatedLinearAttention was built for a {self.grid_size[0]}x{self.grid_size[1]} patch grid plus '
                 f'{self.num_prefix_tokens} prefix tokens ({expected} tokens) but got N={N}. Build the model for '
                 f'this input size (img_size=...) or call model.set_input_size(img_size=...).')
-        if attn_mask is not None or is_causal:
-            raise ValueError('DilatedLinearAttention does not support attn_mask or is_causal.')
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        self.reject_mask(attn_mask, is_causal)
+        q, k, v = self.split_heads(x)
         outputs: List[torch.Tensor] = []
         if self.num_local_heads:
             group = self.num_local_heads // len(self.dilations)
@@ -153,8 +145,7 @@ class DilatedLinearAttention(nn.Module):
                 linear_out = linear_attention(
                     F.elu(q[:, heads].float()) + 1, F.elu(k[:, heads].float()) + 1, v[:, heads].float())
             outputs.append(linear_out.to(v.dtype))
-        x = torch.cat(outputs, dim=1).transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+        return self.merge_heads(torch.cat(outputs, dim=1))
 
     def set_grid_size(self, grid_size: Sequence[int]) -> None:
         """ Re-lay the windows for another patch grid (the layer has no grid-shaped parameters). """

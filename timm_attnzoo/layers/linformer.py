@@ -16,8 +16,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
 
+from .qkv_attention import QKVAttention
 
-class LinformerAttention(nn.Module):
+
+class LinformerAttention(QKVAttention):
     """ Multi-head attention over keys and values projected along the sequence from n to k. """
 
     def __init__(
@@ -42,22 +44,15 @@ class LinformerAttention(nn.Module):
             attn_drop: Dropout on the attention weights.
             proj_drop: Dropout after the output projection.
         """
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias, proj_drop=proj_drop)
         self.seq_len = seq_len
         self.proj_dim = proj_dim
         self.share_kv = share_kv
         self.attn_drop = attn_drop
 
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         # stored transposed, (n, k), so that resampling along n is resampling a position embedding
         self.proj_k = nn.Parameter(torch.empty(seq_len, proj_dim))
         self.proj_v = None if share_kv else nn.Parameter(torch.empty(seq_len, proj_dim))
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -68,21 +63,19 @@ class LinformerAttention(nn.Module):
             nn.init.uniform_(self.proj_v, -bound, bound)
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        B, N, C = x.shape
+        N = x.shape[1]
         if N != self.seq_len:
             raise ValueError(
                 f'LinformerAttention was built for seq_len={self.seq_len} tokens but got N={N}. Build the model '
                 f'for this input size (img_size=...) or call model.set_input_size(img_size=...), which resamples '
                 f'the sequence projections; loading a checkpoint of another size resamples them too.')
-        if attn_mask is not None or is_causal:
-            raise ValueError('LinformerAttention mixes tokens before attending: attn_mask and is_causal are not supported.')
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        self.reject_mask(attn_mask, is_causal)
+        q, k, v = self.split_heads(x)
         proj_v = self.proj_k if self.proj_v is None else self.proj_v
         k = self.proj_k.transpose(0, 1) @ k  # B, h, k, head_dim
         v = proj_v.transpose(0, 1) @ v  # B, h, k, head_dim
         x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
-        x = x.transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+        return self.merge_heads(x)
 
     def set_seq_len(self, new_grid: List[int], old_grid: List[int], num_prefix_tokens: int) -> None:
         """ Resample the projections for another patch grid (see `resample_linformer_projection`). """

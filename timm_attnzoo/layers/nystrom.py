@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .qkv_attention import QKVAttention
+
 
 def segment_means(x: torch.Tensor, num_segments: int) -> torch.Tensor:
     """ x (B, h, N, d) -> means of `num_segments` contiguous segments along N, (B, h, m, d). """
@@ -43,7 +45,7 @@ def iterative_pinv(a: torch.Tensor, num_iterations: int) -> torch.Tensor:
     return z
 
 
-class NystromAttention(nn.Module):
+class NystromAttention(QKVAttention):
     """ Multi-head attention approximated through m landmarks and an iterative pseudo-inverse. """
 
     def __init__(
@@ -68,32 +70,23 @@ class NystromAttention(nn.Module):
             attn_drop: Dropout on the attention weights of both SDPA products.
             proj_drop: Dropout after the output projection.
         """
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias, proj_drop=proj_drop)
         if num_landmarks < 1:
             raise ValueError(f'num_landmarks={num_landmarks} must be at least 1.')
         if residual_conv_kernel is not None and residual_conv_kernel % 2 == 0:
             raise ValueError(f'residual_conv_kernel={residual_conv_kernel} must be odd to keep the sequence length.')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
         self.num_landmarks = num_landmarks
         self.pinv_iterations = pinv_iterations
         self.attn_drop = attn_drop
 
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.residual_conv = None if residual_conv_kernel is None else nn.Conv2d(
             num_heads, num_heads, (residual_conv_kernel, 1), padding=(residual_conv_kernel // 2, 0),
             groups=num_heads, bias=False)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        if attn_mask is not None or is_causal:
-            raise ValueError('NystromAttention does not support attn_mask or is_causal.')
-        B, N, C = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        num_landmarks = min(self.num_landmarks, N)
+        self.reject_mask(attn_mask, is_causal)
+        q, k, v = self.split_heads(x)
+        num_landmarks = min(self.num_landmarks, x.shape[1])
         q_landmarks = segment_means(q, num_landmarks)  # B, h, m, d
         k_landmarks = segment_means(k, num_landmarks)  # B, h, m, d
         dropout_p = self.attn_drop if self.training else 0.
@@ -107,5 +100,4 @@ class NystromAttention(nn.Module):
             q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
         if self.residual_conv is not None:
             out = out + self.residual_conv(v)
-        out = out.transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(out))
+        return self.merge_heads(out)

@@ -23,10 +23,10 @@ import math
 from typing import Optional
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .linear_attention import linear_attention
+from .qkv_attention import QKVAttention
 
 PERFORMER_KERNELS = ('softmax', 'relu')
 RELU_KERNEL_EPSILON = 1e-3
@@ -49,7 +49,7 @@ def orthogonal_gaussian_features(num_features: int, head_dim: int, generator: to
     return directions * norms
 
 
-class PerformerAttention(nn.Module):
+class PerformerAttention(QKVAttention):
     """ Multi-head attention approximated with m random features per head (FAVOR+). """
 
     def __init__(
@@ -74,22 +74,15 @@ class PerformerAttention(nn.Module):
             attn_drop: Unused by the approximation; accepted so blocks can pass one set of arguments.
             proj_drop: Dropout after the output projection.
         """
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias, proj_drop=proj_drop)
         if kernel not in PERFORMER_KERNELS:
             raise ValueError(f'kernel={kernel!r} is not one of {PERFORMER_KERNELS}.')
         if num_features < 1:
             raise ValueError(f'num_features={num_features} must be at least 1.')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
         self.num_features = num_features
         self.kernel = kernel
         self.feature_redraw_interval = feature_redraw_interval
 
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
 
         self.register_buffer('feature_seed', torch.randint(0, 2 ** 62, ()), persistent=True)
         self.register_buffer('num_redraws', torch.zeros((), dtype=torch.long), persistent=True)
@@ -123,13 +116,10 @@ class PerformerAttention(nn.Module):
         return torch.exp(exponent - shift) / math.sqrt(self.num_features)
 
     def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        if attn_mask is not None or is_causal:
-            raise ValueError('PerformerAttention does not support attn_mask or is_causal.')
-        B, N, C = x.shape
-        q, k, v = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        self.reject_mask(attn_mask, is_causal)
+        q, k, v = self.split_heads(x)
         with torch.autocast(device_type=x.device.type, enabled=False):
             q_features = self.feature_map(q.float(), is_query=True)
             k_features = self.feature_map(k.float(), is_query=False)
             x = linear_attention(q_features, k_features, v.float())  # B, h, N, d
-        x = x.to(v.dtype).transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+        return self.merge_heads(x.to(v.dtype))
