@@ -136,6 +136,8 @@ def test_bad_layer_patterns_get_a_value_error():
         timm.create_model('vit_cifar', layers=['softmax', 'performer'])
     with pytest.raises(ValueError, match="layers='linear'"):
         timm.create_model('vit_cifar', layers=['softmax', 'linear', 'softmax', 'softmax'])
+    with pytest.raises(ValueError, match='qk_norm=True'):
+        timm.create_model('vit_cifar', qk_norm=True)
     with pytest.raises(ValueError, match='dynamic_img_size'):
         timm.create_model('vit_linformer_cifar', dynamic_img_size=True)
 

@@ -128,6 +128,9 @@ class EfficientAttentionViT(VisionTransformer):
         attn_kwargs = dict(attn_kwargs or {})
         for key in attn_kwargs:
             check_attn_type(key, argument='attn_kwargs key')
+        for option in ('qk_norm', 'scale_attn_norm'):
+            if kwargs.get(option):
+                raise ValueError(f'{option}=True is not implemented by the zoo\'s attention layers; leave it False.')
         if dynamic_img_size and any(t in GRID_TIED_ATTENTION for t in layer_types):
             raise ValueError(
                 f'dynamic_img_size=True is not possible with {GRID_TIED_ATTENTION} layers, which are tied to one patch '
