@@ -4,5 +4,5 @@ from .linear_attention import linear_attention
 from .linformer import LinformerAttention, resample_linformer_projection
 from .nystrom import NystromAttention, iterative_pinv, segment_means
 from .performer import PERFORMER_KERNELS, PerformerAttention, orthogonal_gaussian_features
-from .softmax_attention import SoftmaxAttention
 from .qkv_attention import QKVAttention
+from .softmax_attention import SoftmaxAttention

@@ -83,7 +83,6 @@ class PerformerAttention(QKVAttention):
         self.kernel = kernel
         self.feature_redraw_interval = feature_redraw_interval
 
-
         self.register_buffer('feature_seed', torch.randint(0, 2 ** 62, ()), persistent=True)
         self.register_buffer('num_redraws', torch.zeros((), dtype=torch.long), persistent=True)
         self.register_buffer('num_steps', torch.zeros((), dtype=torch.long), persistent=True)
