@@ -10,15 +10,18 @@ Convention:
     not counted, as fvcore does);
   * every other elementwise arithmetic op counts one per output element (add, sub, mul, div, exp, gelu,
     elu, relu, neg, pow, sqrt, rsqrt, sigmoid, clamp ...);
-  * reductions (sum, mean, amax, max) count one per input element;
+  * reductions (sum, mean, amax, max) count one per input element, and so does avg_pool2d (as fvcore counts
+    adaptive_avg_pool2d);
   * softmax counts 5 per element (max, subtract, exp, sum, divide);
   * layer_norm keeps fvcore's own count (5 per element with affine);
   * `aten::scaled_dot_product_attention` with q (..., L, E), k (..., S, E), v (..., S, Ev) counts
-    L*S*E (QK^T) + L*S (scaling) + 5*L*S (softmax) + L*S*Ev (AV), times the batch/head dims (the
-    broadcast shape of the leading dims of q and k);
+    L*S*E (QK^T) + L*S (scaling) + 5*L*S (softmax) + L*S*Ev (AV), plus L*S for an additive float mask (a
+    relative position bias), times the batch/head dims (the broadcast shape of the leading dims of q and k);
   * `aten::index_add_` / `aten::index_add` counts the numel of the source.
 Pure data movement, integer and boolean ops cost 0 and stay ignored (view, reshape, permute, cat, expand,
 slice, pad, bincount, arange, to, masked_fill, ...); so does integer arithmetic on shapes and indices.
+`aten::einsum` is recounted exactly: fvcore reads the cost off the text numpy's `einsum_path` prints (four
+significant digits, and twice the multiply-adds for some equations), so lambda layers came out near 2x.
 `aten::matmul` is recounted with broadcasting: fvcore's handle multiplies the first operand's numel by
 the output width, which misses the batch dims when only the second operand has them ((k, n) @ (B, h, n, d)
 in Linformer).
@@ -91,11 +94,33 @@ def _matmul(inputs: List[Any], outputs: List[Any]) -> int:
 
 
 def _scaled_dot_product_attention(inputs: List[Any], outputs: List[Any]) -> int:
-    """ QK^T, scaling, 5-per-element softmax and AV for q (..., L, E), k (..., S, E), v (..., S, Ev). """
+    """ QK^T, scaling, an additive float mask, 5-per-element softmax and AV for q (..., L, E), k (..., S, E),
+    v (..., S, Ev); a boolean mask selects and costs nothing. """
     q, k, v = (_shape(x) for x in inputs[:3])
     L, E, S, Ev = q[-2], q[-1], k[-2], v[-1]
     batch = torch.broadcast_shapes(torch.Size(q[:-2]), torch.Size(k[:-2]))
-    return prod(batch) * (L * S * E + L * S + 5 * L * S + L * S * Ev)
+    mask_add = L * S if len(inputs) > 3 and _is_float(inputs[3]) else 0
+    return prod(batch) * (L * S * E + L * S + mask_add + 5 * L * S + L * S * Ev)
+
+
+def _einsum(inputs: List[Any], outputs: List[Any]) -> int:
+    """ Multiply-adds of an einsum contracted left to right: each pairwise step costs the product of the sizes of
+    every index of its two operands; a single operand is a reduction, one per element. """
+    equation = inputs[0].toIValue().replace(' ', '')
+    if '...' in equation:
+        raise NotImplementedError(f'einsum with an ellipsis is not counted: {equation}')
+    operands, output = equation.split('->')
+    terms = operands.split(',')
+    shapes = [_shape(v) for v in inputs[1].node().inputs()]
+    sizes = {index: size for term, shape in zip(terms, shapes) for index, size in zip(term, shape)}
+    if len(terms) == 1:
+        return prod(sizes[i] for i in terms[0])
+    flops, current = 0, terms[0]
+    for position, term in enumerate(terms[1:], start=1):
+        flops += prod(sizes[i] for i in set(current) | set(term))
+        still_needed = set(output).union(*terms[position + 1:])
+        current = ''.join(i for i in dict.fromkeys(current + term) if i in still_needed)
+    return flops
 
 
 def _index_add(inputs: List[Any], outputs: List[Any]) -> int:
@@ -108,7 +133,7 @@ _ELEMENTWISE_OPS = (
     'maximum', 'minimum', 'mul', 'mul_', 'neg', 'pow', 'reciprocal', 'relu', 'relu_', 'rsqrt', 'rsub',
     'sigmoid', 'silu', 'sqrt', 'square', 'sub', 'sub_', 'tanh',
 )
-_REDUCTION_OPS = ('amax', 'amin', 'mean', 'sum')
+_REDUCTION_OPS = ('amax', 'amin', 'avg_pool2d', 'mean', 'sum')
 
 OP_HANDLES: Dict[str, Handle] = {
     **{f'aten::{op}': _elementwise for op in _ELEMENTWISE_OPS},
@@ -116,6 +141,7 @@ OP_HANDLES: Dict[str, Handle] = {
     'aten::max': _max_min,
     'aten::min': _max_min,
     'aten::softmax': _softmax,
+    'aten::einsum': _einsum,
     'aten::matmul': _matmul,
     'aten::scaled_dot_product_attention': _scaled_dot_product_attention,
     'aten::index_add': _index_add,
