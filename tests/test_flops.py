@@ -15,9 +15,9 @@ from fvcore.nn import FlopCountAnalysis
 
 import timm_attnzoo  # noqa: F401  registers the models
 from timm_attnzoo.flops import count_flops, flop_count_analysis, unsupported_ops
-from timm_attnzoo.layers import ATTENTION_LAYERS, create_attention
+from timm_attnzoo.layers import ATTENTION_LAYERS, LambdaLayer, create_attention
 
-MODELS = timm.list_models(module='efficient_attention_vit')
+from .conftest import ZOO_MODELS
 
 # the layers are tested on the tokens of a 32x32 image in 4x4 patches: a class token and an 8x8 grid
 DIM, HEADS, GRID, PREFIX = 48, 4, (8, 8), 1
@@ -204,7 +204,7 @@ def test_vit_cifar_flops_match_hand_count(kwargs):
     assert count_flops(model, input_size=input_size) == vit_flops(**kwargs)
 
 
-@pytest.mark.parametrize('model_name', MODELS)
+@pytest.mark.parametrize('model_name', ZOO_MODELS)
 def test_model_has_no_unsupported_ops(model_name):
     model = timm.create_model(model_name)
     assert unsupported_ops(model, input_size=model.pretrained_cfg['input_size']) == {}
@@ -251,3 +251,76 @@ def test_integer_ops_cost_nothing():
             return x + ids.to(x.dtype)
 
     assert count_flops(IndexArithmetic(), input_size=(8,), batch_size=2) == 2 * 8  # the float add only
+
+
+def lambda_layer_flops(M, dim, heads, K, V, U, pos_emb, r=None):
+    """ One lambda layer on M positions (Bello 2021, Sec. 3), eval mode. """
+    flops = (
+        M * dim * (heads * K + K * U + V * U)  # 1x1 query, key and value projection
+        + 2 * M * heads * K + 2 * M * V * U  # batch norm on queries and values (scale and shift)
+        + 5 * K * U * M  # keys softmax over the positions
+        + K * U * M * V  # content lambda: softmax(K)^T V
+        + heads * K * M * V  # content output: lambda^c^T q
+        + heads * K * M * V  # position output: lambda^p_n^T q_n
+        + heads * V * M  # content + position
+    )
+    if pos_emb == 'conv':
+        return flops + M * K * V * U * r * r  # lambda convolution: every output over its r x r x u taps
+    return flops + M * M * K * U * V  # lambda^p_n = E_n^T V for every n
+
+
+@pytest.mark.parametrize('pos_emb, intra_depth', [('conv', 1), ('conv', 2), ('relative', 1), ('learned', 2)])
+def test_lambda_layer_flops_match_hand_count(pos_emb, intra_depth):
+    dim, heads, K, (H, W), r = 32, 4, 8, (6, 5), 5
+    layer = LambdaLayer(dim, num_heads=heads, dim_head=K, intra_depth=intra_depth, pos_emb=pos_emb, r=r, feat_size=(H, W))
+    expected = lambda_layer_flops(H * W, dim, heads, K, dim // heads, intra_depth, pos_emb, r)
+    assert count_flops(layer, input_size=(dim, H, W)) == expected
+
+
+def mixing_block_flops(H, W, C, heads, window, mixer, kernel=3, lambda_dim_head=16):
+    """ One MixFormer block on an (H, W) map that tiles into windows (Chen et al. 2022, Fig. 2; PaddleClas). """
+    N, a = H * W, C // 2
+    num_windows, Nw = N // window ** 2, window ** 2
+    layer_norm, batch_norm = 5, 2  # per element, with affine parameters
+    if mixer == 'attention':
+        d = a // heads
+        mixer_flops = N * a * 3 * a + num_windows * heads * (sdpa_flops(Nw, Nw, d, d) + Nw * Nw)  # + the bias
+    else:
+        mixer_flops = num_windows * lambda_layer_flops(Nw, a, heads, lambda_dim_head, a // heads, 1, 'learned')
+    attention = (
+        N * C * C + layer_norm * N * C  # proj_cnn, its norm
+        + N * C * kernel ** 2 + batch_norm * N * C + N * C  # depth-wise conv, BN, GELU
+        + N * C * a + layer_norm * N * a  # proj_attn, its norm
+        + mixer_flops
+        + N * C  # channel interaction: global average of the conv branch
+        + C * C // 8 + batch_norm * C // 8 + C // 8 + C // 8 * a + a  # 1x1 conv, BN, GELU, 1x1 conv, sigmoid
+        + N * a  # gate the attention values
+        + N * C * a  # 1x1 projection of the conv branch
+        + N * a * C // 16 + batch_norm * N * C // 16 + N * C // 16 + N * C // 16 + N  # spatial interaction
+        + N * a  # gate the conv branch
+        + batch_norm * N * a + layer_norm * N * a  # conv_norm, attn_norm
+        + N * C * C  # output projection of the concatenation
+    )
+    mlp = N * C * 4 * C + N * 4 * C + N * 4 * C * C  # fc1, GELU, fc2
+    return layer_norm * N * C + attention + N * C + layer_norm * N * C + mlp + N * C  # norms, two residual adds
+
+
+@pytest.mark.parametrize('mixer', ['attention', 'lambda'])
+def test_mixformer_block_flops_match_hand_count(mixer):
+    from timm_attnzoo.models.mixformer import MixingBlock
+    H, W, C, heads, window = 8, 4, 64, 4, 4
+    lambda_kwargs = dict(dim_head=16) if mixer == 'lambda' else None
+    block = MixingBlock(C, heads, (window, window), mixer=mixer, lambda_kwargs=lambda_kwargs)
+    count = int(flop_count_analysis(block.eval(), torch.zeros(1, H, W, C)).total())
+    assert count == mixing_block_flops(H, W, C, heads, window, mixer)
+
+
+def test_einsum_is_counted_exactly_where_fvcore_reads_numpys_printed_estimate():
+    class PositionOutput(nn.Module):
+        def forward(self, q, position_lambdas):
+            return torch.einsum('bhkn,bnkv->bhvn', q, position_lambdas)
+
+    inputs = (torch.zeros(2, 4, 16, 37), torch.zeros(2, 37, 16, 9))
+    exact = 2 * 4 * 16 * 37 * 9
+    assert flop_count_analysis(PositionOutput(), inputs).total() == exact
+    assert FlopCountAnalysis(PositionOutput(), inputs).total() != exact

@@ -11,9 +11,10 @@ from .registry import list_models
 
 
 def attention_layers(model) -> str:
-    """ The zoo attention classes a model holds, in block order, e.g. 'PerformerAttention+SoftmaxAttention'. """
+    """ The zoo attention classes a model holds, in block order, e.g. 'PerformerAttention+SoftmaxAttention';
+    'none' for a model without (the convolutional baselines). """
     names = [type(m).__name__ for m in model.modules() if type(m).__module__.startswith('timm_attnzoo.layers.')]
-    return '+'.join(dict.fromkeys(names))
+    return '+'.join(dict.fromkeys(names)) or 'none'
 
 
 def model_rows(model_names: Sequence[str] = ()) -> List[Dict[str, object]]:

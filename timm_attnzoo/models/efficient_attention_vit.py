@@ -26,6 +26,7 @@ from ..layers import (
     DilatedLinearAttention, LinformerAttention, PerformerAttention, check_attn_type,
     create_attention, resample_linformer_projection,
 )
+from .input_checks import check_in_chans
 
 __all__ = ['EfficientAttentionViT']
 
@@ -47,10 +48,7 @@ class CheckedPatchEmbed(PatchEmbed):
         super().set_input_size(img_size=img_size, patch_size=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f'Input of shape {tuple(x.shape)} does not have in_chans={self.in_chans} channels (B, C, H, W); '
-                f'build the model with in_chans={x.shape[1] if x.ndim == 4 else "..."}.')
+        check_in_chans(x, self.in_chans)
         size = tuple(x.shape[-2:])
         if self.strict_img_size and size != tuple(self.img_size):
             raise ValueError(
