@@ -277,8 +277,9 @@ def test_lambda_layer_flops_match_hand_count(pos_emb, intra_depth):
     assert count_flops(layer, input_size=(dim, H, W)) == expected
 
 
-def mixing_block_flops(H, W, C, heads, window, mixer, kernel=3, lambda_dim_head=16):
-    """ One MixFormer block on an (H, W) map that tiles into windows (Chen et al. 2022, Fig. 2; PaddleClas). """
+def mixing_block_flops(H, W, C, heads, window, mixer, channel=True, spatial=True, sequential=False, kernel=3):
+    """ One MixFormer block on an (H, W) map that tiles into windows (Chen et al. 2022, Fig. 2; PaddleClas),
+    with the seed's ablations: without channel or spatial interaction, or with the branches in sequence. """
     N, a = H * W, C // 2
     num_windows, Nw = N // window ** 2, window ** 2
     layer_norm, batch_norm = 5, 2  # per element, with affine parameters
@@ -286,34 +287,47 @@ def mixing_block_flops(H, W, C, heads, window, mixer, kernel=3, lambda_dim_head=
         d = a // heads
         mixer_flops = N * a * 3 * a + num_windows * heads * (sdpa_flops(Nw, Nw, d, d) + Nw * Nw)  # + the bias
     else:
-        mixer_flops = num_windows * lambda_layer_flops(Nw, a, heads, lambda_dim_head, a // heads, 1, 'learned')
+        mixer_flops = num_windows * lambda_layer_flops(Nw, a, heads, 16, a // heads, 1, 'learned')
     attention = (
         N * C * C + layer_norm * N * C  # proj_cnn, its norm
         + N * C * kernel ** 2 + batch_norm * N * C + N * C  # depth-wise conv, BN, GELU
         + N * C * a + layer_norm * N * a  # proj_attn, its norm
         + mixer_flops
-        + N * C  # channel interaction: global average of the conv branch
-        + C * C // 8 + batch_norm * C // 8 + C // 8 + C // 8 * a + a  # 1x1 conv, BN, GELU, 1x1 conv, sigmoid
-        + N * a  # gate the attention values
-        + N * C * a  # 1x1 projection of the conv branch
-        + N * a * C // 16 + batch_norm * N * C // 16 + N * C // 16 + N * C // 16 + N  # spatial interaction
-        + N * a  # gate the conv branch
-        + batch_norm * N * a + layer_norm * N * a  # conv_norm, attn_norm
-        + N * C * C  # output projection of the concatenation
+        + layer_norm * N * a  # attn_norm
     )
+    if sequential:
+        attention += N * a * C  # output projection of the attention branch alone
+    else:
+        attention += (
+            N * C * a  # 1x1 projection of the conv branch
+            + batch_norm * N * a  # conv_norm
+            + N * C * C  # output projection of the concatenation
+        )
+        if channel:  # global average of the conv branch; 1x1 conv, BN, GELU, 1x1 conv, sigmoid; gate the values
+            attention += N * C + C * C // 8 + batch_norm * C // 8 + C // 8 + C // 8 * a + a + N * a
+        if spatial:  # 1x1 conv, BN, GELU, 1x1 conv, sigmoid on the attention output; gate the conv branch
+            attention += N * a * C // 16 + batch_norm * N * C // 16 + N * C // 16 + N * C // 16 + N + N * a
     mlp = N * C * 4 * C + N * 4 * C + N * 4 * C * C  # fc1, GELU, fc2
     return layer_norm * N * C + attention + N * C + layer_norm * N * C + mlp + N * C  # norms, two residual adds
 
 
-@pytest.mark.parametrize('mixer', ['attention', 'lambda'])
-def test_mixformer_block_flops_match_hand_count(mixer):
+@pytest.mark.parametrize('mixer, ablation', [
+    ('attention', {}), ('attention', dict(rel_pos_bias=False)), ('lambda', {}), ('lambda', dict(sequential=True)),
+    ('lambda', dict(channel_interaction=False)), ('lambda', dict(spatial_interaction=False)),
+    ('lambda', dict(channel_interaction=False, spatial_interaction=False)),
+])
+def test_mixformer_block_flops_match_hand_count(mixer, ablation):
     from timm_attnzoo.models.mixformer import MixingBlock
     H, W, C, heads, window = 8, 4, 64, 4, 4
     lambda_kwargs = dict(dim_head=16) if mixer == 'lambda' else None
-    block = MixingBlock(C, heads, (window, window), mixer=mixer, lambda_kwargs=lambda_kwargs)
+    block = MixingBlock(C, heads, (window, window), mixer=mixer, lambda_kwargs=lambda_kwargs, **ablation)
     count = int(flop_count_analysis(block.eval(), torch.zeros(1, H, W, C)).total())
-    assert count == mixing_block_flops(H, W, C, heads, window, mixer)
-
+    expected = mixing_block_flops(
+        H, W, C, heads, window, mixer, channel=ablation.get('channel_interaction', True),
+        spatial=ablation.get('spatial_interaction', True), sequential=ablation.get('sequential', False))
+    if ablation.get('rel_pos_bias') is False:
+        expected -= (H * W // window ** 2) * heads * (window ** 2) ** 2  # no bias to add
+    assert count == expected
 
 def test_einsum_is_counted_exactly_where_fvcore_reads_numpys_printed_estimate():
     class PositionOutput(nn.Module):
