@@ -9,14 +9,22 @@ import torch.nn as nn
 class QKVAttention(nn.Module):
     """ Base of the zoo's efficient attentions: tokens (B, N, C) in, (B, N, C) out. """
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, proj_drop: float = 0.) -> None:
+    def __init__(
+            self,
+            dim: int,
+            num_heads: int = 8,
+            qkv_bias: bool = True,
+            proj_drop: float = 0.,
+            output_proj: bool = True,
+    ) -> None:
+        """ output_proj=False leaves the projection to the caller (MixFormer projects after its concatenation). """
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim) if output_proj else nn.Identity()
         self.proj_drop = nn.Dropout(proj_drop)
 
     def split_heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -25,7 +33,7 @@ class QKVAttention(nn.Module):
         return self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
 
     def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """ (B, h, N, d) -> output projection, (B, N, C). """
+        """ (B, h, N, d) -> (B, N, C), through the output projection if there is one. """
         B, h, N, d = x.shape
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, h * d)))
 

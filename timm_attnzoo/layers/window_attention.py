@@ -14,8 +14,10 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 from timm.models.swin_transformer import get_relative_position_index
 
+from .qkv_attention import QKVAttention
 
-class WindowAttention(nn.Module):
+
+class WindowAttention(QKVAttention):
     """ Multi-head softmax attention over the tokens of each window: (B * num_windows, Wh * Ww, C) in and out. """
 
     def __init__(
@@ -36,13 +38,8 @@ class WindowAttention(nn.Module):
             attn_drop: Dropout on the attention weights.
             rel_pos_bias: Add the learned relative position bias B.
         """
-        super().__init__()
-        if dim % num_heads:
-            raise ValueError(f'dim={dim} must be divisible by num_heads={num_heads}.')
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
+        super().__init__(dim, num_heads, qkv_bias=qkv_bias, output_proj=False)
         self.window_size = tuple(window_size)
-        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop = attn_drop
         if rel_pos_bias:
             win_h, win_w = self.window_size
@@ -59,11 +56,10 @@ class WindowAttention(nn.Module):
         return bias.permute(2, 0, 1).unsqueeze(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B_, N, C = x.shape
-        q, k, v = self.qkv(x).reshape(B_, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k, v = self.split_heads(x)
         bias = None
         if self.relative_position_bias_table is not None:
             bias = self.relative_position_bias().to(q.dtype)
         x = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.)  # B_, heads, N, head_dim
-        return x.transpose(1, 2).reshape(B_, N, C)
+        return self.merge_heads(x)

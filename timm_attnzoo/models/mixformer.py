@@ -42,10 +42,19 @@ __all__ = ['MixFormer']
 MIXERS = ('attention', 'lambda')
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: Tuple[int, int]) -> torch.Tensor:
-    """ Zero-pad the bottom and right of (B, H, W, C) to multiples of (mh, mw). """
-    pad_h, pad_w = (-x.shape[1]) % multiple[0], (-x.shape[2]) % multiple[1]
-    return F.pad(x, (0, 0, 0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+def _pad_to_multiple(x: torch.Tensor, multiple: Tuple[int, int], channels_last: bool = True) -> torch.Tensor:
+    """ Zero-pad the bottom and right of (B, H, W, C), or of (B, C, H, W), to multiples of (mh, mw). """
+    h_dim = 1 if channels_last else 2
+    pad_h, pad_w = (-x.shape[h_dim]) % multiple[0], (-x.shape[h_dim + 1]) % multiple[1]
+    if not (pad_h or pad_w):
+        return x
+    return F.pad(x, (0, 0, 0, pad_w, 0, pad_h) if channels_last else (0, pad_w, 0, pad_h))
+
+
+def _check_global_pool(global_pool: str) -> str:
+    if global_pool not in ('avg', ''):
+        raise ValueError(f"global_pool={global_pool!r} is not supported; use 'avg' or ''.")
+    return global_pool
 
 
 class ConvStem(nn.Module):
@@ -68,7 +77,7 @@ class ConvStem(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_in_chans(x, self.in_chans)
-        x = _pad_to_multiple(x.permute(0, 2, 3, 1), (self.patch_size, self.patch_size)).permute(0, 3, 1, 2)
+        x = _pad_to_multiple(x, (self.patch_size, self.patch_size), channels_last=False)
         x = self.proj(self.conv3(self.conv2(self.conv1(x))))
         return self.norm(x.permute(0, 2, 3, 1))
 
@@ -217,8 +226,8 @@ class ConvMerging(nn.Module):
         self.reduction = nn.Conv2d(dim, out_dim, kernel_size=2, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _pad_to_multiple(self.norm(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1), (2, 2))
-        return self.reduction(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        x = _pad_to_multiple(self.norm(x.permute(0, 3, 1, 2)), (2, 2), channels_last=False)
+        return self.reduction(x).permute(0, 2, 3, 1)
 
 
 class MixFormerStage(nn.Module):
@@ -295,10 +304,8 @@ class MixFormer(nn.Module):
         for name, value in (('embed_dim', embed_dims), ('num_heads', num_heads), ('window_size', window_sizes)):
             if len(value) != num_stages:
                 raise ValueError(f'{name}={value} needs one entry per stage, len(depths)={num_stages}.')
-        if global_pool not in ('avg', ''):
-            raise ValueError(f"global_pool={global_pool!r} is not supported; use 'avg' or ''.")
         self.num_classes = num_classes
-        self.global_pool = global_pool
+        self.global_pool = _check_global_pool(global_pool)
         self.num_features = embed_dims[-1]
         self.head_hidden_size = head_hidden_size
 
@@ -372,9 +379,7 @@ class MixFormer(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
         self.num_classes = num_classes
         if global_pool is not None:
-            if global_pool not in ('avg', ''):
-                raise ValueError(f"global_pool={global_pool!r} is not supported; use 'avg' or ''.")
-            self.global_pool = global_pool
+            self.global_pool = _check_global_pool(global_pool)
         self.head = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward_intermediates(
