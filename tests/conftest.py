@@ -1,10 +1,14 @@
 import pytest
 import torch
+from timm.models import model_entrypoint
 
 import timm_attnzoo
 from timm_attnzoo.data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist
 
 ZOO_MODELS = timm_attnzoo.list_models()
+# the Perceivers' features are a latent set without a grid: no features_only, intermediates as (B, N, D)
+LATENT_ARRAY_MODELS = [name for name in ZOO_MODELS if model_entrypoint(name).__module__.endswith('.perceiver')]
+FEATURE_MAP_MODELS = [name for name in ZOO_MODELS if name not in LATENT_ARRAY_MODELS]
 
 
 @pytest.fixture(scope='session')

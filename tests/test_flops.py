@@ -338,3 +338,64 @@ def test_einsum_is_counted_exactly_where_fvcore_reads_numpys_printed_estimate():
     exact = 2 * 4 * 16 * 37 * 9
     assert flop_count_analysis(PositionOutput(), inputs).total() == exact
     assert FlopCountAnalysis(PositionOutput(), inputs).total() != exact
+
+
+def perceiver_block_flops(N, D, heads, head_dim, context=None, mlp_ratio=8.):
+    """ One pre-norm Perceiver block: N latents of width D attend to a context of M rows of width C (with its
+    own norm) given as context=(M, C), or to themselves, then a GEGLU MLP. """
+    M, C = context or (N, D)
+    inner, hidden = heads * head_dim, int(D * mlp_ratio)
+    return (
+        5 * N * D  # norm1
+        + (5 * M * C if context else 0)  # norm of the context
+        + N * D * inner + M * C * 2 * inner  # q, kv projections
+        + heads * sdpa_flops(N, M, head_dim, head_dim)
+        + N * inner * D  # output projection
+        + 5 * N * D  # norm2
+        + N * D * hidden + 2 * N * hidden // 2 + N * hidden // 2 * D  # fc1, GELU gate and product, fc2
+        + 2 * N * D  # two residual adds
+    )
+
+
+def perceiver_flops(img_size, in_chans=3, global_pool='avg', num_bands=6, depth=4, N=32, D=64, cross_heads=1,
+                    cross_head_dim=32, latent_heads=8, latent_head_dim=32, self_per_cross_attn=2, query_dim=None,
+                    num_classes=10):
+    """ Perceiver / Perceiver IO on M = H * W pixels of C + 2 (2K + 1) channels (Fourier features are built
+    once per input size, so they cost a step nothing). """
+    M, C = img_size ** 2, in_chans + 2 * (2 * num_bands + 1)
+    layer = (
+        perceiver_block_flops(N, D, cross_heads, cross_head_dim, context=(M, C))
+        + self_per_cross_attn * perceiver_block_flops(N, D, latent_heads, latent_head_dim)
+    )
+    if global_pool == 'avg':
+        head = N * D + 5 * D + D * num_classes  # mean of the latents, norm, classifier
+    else:  # one query attends to the latents: norms of query and latents, q, kv, attention, projection; classifier
+        Q, inner = query_dim, cross_heads * cross_head_dim
+        head = (
+            5 * Q + 5 * N * D + Q * inner + N * D * 2 * inner
+            + cross_heads * sdpa_flops(1, N, cross_head_dim, cross_head_dim) + inner * Q + Q * num_classes)
+    return depth * layer + head
+
+
+PERCEIVER_IO_ARGS = dict(
+    global_pool='query', depth=1, cross_head_dim=128, latent_head_dim=128, query_dim=10)
+
+
+@pytest.mark.parametrize('model_name, in_chans, img_size, num_classes', [
+    ('perceiver_cifar', 3, 32, 10), ('perceiver_cifar', 1, 28, 10), ('perceiver_cifar', 3, 64, 200),
+    ('perceiver_io_cifar', 3, 32, 10), ('perceiver_io_cifar', 3, 96, 10),
+])
+def test_perceiver_flops_match_hand_count(model_name, in_chans, img_size, num_classes):
+    model = timm.create_model(model_name, in_chans=in_chans, num_classes=num_classes)
+    expected_args = PERCEIVER_IO_ARGS if model_name == 'perceiver_io_cifar' else {}
+    expected = perceiver_flops(img_size, in_chans=in_chans, num_classes=num_classes, **expected_args)
+    assert count_flops(model, input_size=(in_chans, img_size, img_size)) == expected
+
+
+@pytest.mark.parametrize('model_name', ['perceiver_cifar', 'perceiver_io_cifar'])
+def test_perceiver_cost_is_linear_in_pixels(model_name):
+    # the pixel array is only ever attended to, never attends itself: no term grows with M^2
+    model = timm.create_model(model_name)
+    flops = {size: count_flops(model, input_size=(3, size, size)) for size in (32, 64, 96)}
+    per_pixel = (flops[64] - flops[32]) / (64 ** 2 - 32 ** 2)
+    assert flops[96] - flops[64] == per_pixel * (96 ** 2 - 64 ** 2)

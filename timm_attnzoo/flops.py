@@ -43,7 +43,9 @@ ZERO_COST_OPS = (
     'aten::__or__',  # boolean masks
     'aten::bincount',  # integer counting (Nystrom segment lengths)
     'aten::clone',  # copy
+    'aten::dropout_',  # identity in eval mode (TNT's in-place dropout)
     'aten::eye',  # constant construction (Nystrom pinv identity)
+    'aten::im2col',  # unfold into patches (TNT's pixel embedding)
     'aten::numpy_T',  # `.T`, a view
     'aten::pad',  # zero padding (dilated windows)
     'aten::repeat',  # copy
@@ -165,11 +167,18 @@ def _example_input(model: nn.Module, input_size: Sequence[int], batch_size: int)
 
 
 def _analyze(model: nn.Module, input_size: Sequence[int], batch_size: int) -> FlopCountAnalysis:
-    """ Analysis of `model` in eval mode on zeros of (batch_size, *input_size); the mode is restored. """
+    """ Analysis of `model` in eval mode on zeros of (batch_size, *input_size); the mode is restored.
+
+    A forward runs first, untraced, so what a model builds once per input size and keeps (the Perceiver's
+    Fourier features) is not counted as if every step paid for it.
+    """
     was_training = model.training
     model.eval()
     try:
-        analysis = flop_count_analysis(model, _example_input(model, input_size, batch_size))
+        x = _example_input(model, input_size, batch_size)
+        with torch.no_grad():
+            model(x)
+        analysis = flop_count_analysis(model, x)
         analysis.total()  # trace now, while in eval mode
     finally:
         model.train(was_training)

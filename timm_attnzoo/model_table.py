@@ -2,7 +2,7 @@
 import csv
 import io
 import json
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import timm
 
@@ -10,10 +10,20 @@ from .flops import count_flops
 from .registry import list_models
 
 
+def _attention_name(module) -> Optional[str]:
+    """ The zoo's attention layers by name; timm's own (Swin's, TNT's) as 'timm.<name>'; None for the rest. """
+    cls = type(module)
+    if cls.__module__.startswith('timm_attnzoo.layers.'):
+        return cls.__name__
+    if cls.__module__.startswith('timm.') and cls.__name__.endswith('Attention'):
+        return f'timm.{cls.__name__}'
+    return None
+
+
 def attention_layers(model) -> str:
-    """ The zoo attention classes a model holds, in block order, e.g. 'PerformerAttention+SoftmaxAttention';
-    'none' for a model without (the convolutional baselines). """
-    names = [type(m).__name__ for m in model.modules() if type(m).__module__.startswith('timm_attnzoo.layers.')]
+    """ The attention classes a model holds, in block order, e.g. 'PerformerAttention+SoftmaxAttention';
+    'none' for a model without (the convolutional baselines, MLP-Mixer). """
+    names = [name for name in map(_attention_name, model.modules()) if name]
     return '+'.join(dict.fromkeys(names)) or 'none'
 
 

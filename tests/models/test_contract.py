@@ -6,17 +6,20 @@ import timm
 import torch
 import torch.nn as nn
 
-from ..conftest import ZOO_MODELS
+from ..conftest import FEATURE_MAP_MODELS, ZOO_MODELS
 
 
 def _input(model, batch_size=2):
     return torch.randn(batch_size, *model.pretrained_cfg['input_size'])
 
 
+def is_fixed_size(model_name):
+    return timm.models.get_pretrained_cfg(model_name).fixed_input_size
+
+
 def size_kwargs(model_name, in_chans=3, img_size=32):
     """ Keyword arguments for another input: img_size only for models tied to one size (ViT's position embedding). """
-    fixed = timm.models.get_pretrained_cfg(model_name).fixed_input_size
-    return dict(in_chans=in_chans, **(dict(img_size=img_size) if fixed else {}))
+    return dict(in_chans=in_chans, **(dict(img_size=img_size) if is_fixed_size(model_name) else {}))
 
 
 def test_every_model_is_registered_with_timm():
@@ -26,7 +29,7 @@ def test_every_model_is_registered_with_timm():
         'vit_performer_intertwined_cifar', 'mixformer_cifar', 'mixformer_lambda_cifar', 'mixformer_lambda_seq_cifar',
         'mixformer_lambda_noint_cifar', 'mixformer_lambda_nospatial_cifar', 'mixformer_lambda_nochannel_cifar',
         'mixformer_norpb_cifar', 'mixformer_tiny_cifar', 'mixformer_lambda_tiny_cifar', 'lambda_resnet50_cifar',
-        'resnet50_cifar'}
+        'resnet50_cifar', 'perceiver_cifar', 'perceiver_io_cifar', 'mixer_cifar', 'swin_cifar', 'tnt_cifar'}
 
 
 @pytest.mark.parametrize('model_name', ZOO_MODELS)
@@ -35,8 +38,11 @@ def test_pretrained_cfg_points_at_real_layers(model_name):
     cfg = model.pretrained_cfg
     assert cfg['input_size'] == (3, 32, 32) and cfg['num_classes'] == 10
     assert len(cfg['mean']) == len(cfg['std']) == 3
-    first_conv = model.get_submodule(cfg['first_conv'])
-    assert isinstance(first_conv, nn.Conv2d) and first_conv.in_channels == 3
+    if cfg['first_conv'] is None:  # nothing for timm to adapt to another in_chans: pixels meet no conv
+        assert not any(isinstance(m, nn.Conv2d) for m in model.modules())
+    else:
+        first_conv = model.get_submodule(cfg['first_conv'])
+        assert isinstance(first_conv, nn.Conv2d) and first_conv.in_channels == 3
     classifier = model.get_submodule(cfg['classifier'])
     assert classifier is model.get_classifier() and classifier.out_features == 10
 
@@ -87,7 +93,7 @@ def test_grad_checkpointing_gives_the_same_output_and_gradients(model_name):
         torch.testing.assert_close(param.grad, grads[name], msg=name)
 
 
-@pytest.mark.parametrize('model_name', ZOO_MODELS)
+@pytest.mark.parametrize('model_name', FEATURE_MAP_MODELS)
 def test_forward_intermediates_and_features_only_agree_with_feature_info(model_name):
     torch.manual_seed(0)
     model = timm.create_model(model_name).eval()
@@ -101,6 +107,8 @@ def test_forward_intermediates_and_features_only_agree_with_feature_info(model_n
     torch.manual_seed(0)  # the same initial weights as the model
     backbone = timm.create_model(model_name, features_only=True).eval()
     feature_maps = backbone(x)
+    if getattr(backbone, 'output_fmt', 'NCHW') == 'NHWC':  # timm's Swin hands its stages' NHWC maps on as they are
+        feature_maps = [f.permute(0, 3, 1, 2) for f in feature_maps]
     channels, reductions = backbone.feature_info.channels(), backbone.feature_info.reduction()
     assert [f.shape for f in feature_maps] == [(2, c, 32 // r, 32 // r) for c, r in zip(channels, reductions)]
     torch.testing.assert_close(feature_maps[-1], intermediates[-1])
@@ -141,6 +149,17 @@ def test_wrong_channel_count_gets_a_value_error_naming_in_chans(model_name):
     model = timm.create_model(model_name)
     with pytest.raises(ValueError, match='in_chans=3.*in_chans=1'):
         model(torch.randn(1, 1, 32, 32))
+
+
+@pytest.mark.parametrize('model_name', FEATURE_MAP_MODELS)
+def test_features_only_backbone_checks_the_channel_count(model_name):
     backbone = timm.create_model(model_name, features_only=True)
     with pytest.raises(ValueError, match='in_chans=3'):
         backbone(torch.randn(1, 1, 32, 32))
+
+
+@pytest.mark.parametrize('model_name', [name for name in ZOO_MODELS if is_fixed_size(name)])
+def test_wrong_image_size_of_a_fixed_size_model_gets_a_value_error_naming_img_size(model_name):
+    model = timm.create_model(model_name)
+    with pytest.raises(ValueError, match=r'img_size=\(32, 32\).*img_size=\(28, 28\)'):
+        model(torch.randn(1, 3, 28, 28))

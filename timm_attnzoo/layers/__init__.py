@@ -1,4 +1,5 @@
 from .create_attention import ATTENTION_LAYERS, check_attn_type, create_attention
+from .cross_attention import CrossAttention
 from .dilated_linear import DilatedLinearAttention, dilated_window_partition, dilated_window_reverse
 from .lambda_layer import POSITION_EMBEDDINGS, LambdaLayer
 from .linear_attention import linear_attention

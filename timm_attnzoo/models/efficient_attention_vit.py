@@ -21,12 +21,12 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.vision_transformer import Block, VisionTransformer
 from timm.models.vision_transformer import checkpoint_filter_fn as vit_checkpoint_filter_fn
 
-from ..constants import CIFAR10_MEAN, CIFAR10_STD
 from ..layers import (
     DilatedLinearAttention, LinformerAttention, PerformerAttention, check_attn_type,
     create_attention, resample_linformer_projection,
 )
 from .input_checks import check_in_chans
+from .pretrained_cfg import cifar10_cfg
 
 __all__ = ['EfficientAttentionViT']
 
@@ -198,21 +198,7 @@ def _create_efficient_attention_vit(variant: str, pretrained: bool = False, **kw
 
 
 def _cfg(**kwargs: Any) -> Dict[str, Any]:
-    return {
-        'url': '',
-        'num_classes': 10,
-        'input_size': (3, 32, 32),
-        'pool_size': None,
-        'crop_pct': 1.0,
-        'interpolation': 'bicubic',
-        'fixed_input_size': True,
-        'mean': CIFAR10_MEAN,
-        'std': CIFAR10_STD,
-        'first_conv': 'patch_embed.proj',
-        'classifier': 'head',
-        'license': 'apache-2.0',
-        **kwargs,
-    }
+    return cifar10_cfg(fixed_input_size=True, first_conv='patch_embed.proj', classifier='head', **kwargs)
 
 
 default_cfgs = generate_default_cfgs({

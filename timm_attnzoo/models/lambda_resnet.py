@@ -15,9 +15,9 @@ from typing import Any, Dict
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.byobnet import ByoBlockCfg, ByobNet, ByoModelCfg
 
-from ..constants import CIFAR10_MEAN, CIFAR10_STD
 from ..layers import LambdaLayer
 from .input_checks import check_in_chans
+from .pretrained_cfg import cifar10_cfg
 
 __all__ = ['CifarByobNet']
 
@@ -73,21 +73,7 @@ def _create_cifar_byobnet(variant: str, pretrained: bool = False, **kwargs: Any)
 
 
 def _cfg(**kwargs: Any) -> Dict[str, Any]:
-    return {
-        'url': '',
-        'num_classes': 10,
-        'input_size': (3, 32, 32),
-        'pool_size': (4, 4),
-        'crop_pct': 1.0,
-        'interpolation': 'bicubic',
-        'fixed_input_size': False,
-        'mean': CIFAR10_MEAN,
-        'std': CIFAR10_STD,
-        'first_conv': 'stem.conv',
-        'classifier': 'head.fc',
-        'license': 'apache-2.0',
-        **kwargs,
-    }
+    return cifar10_cfg(pool_size=(4, 4), first_conv='stem.conv', classifier='head.fc', **kwargs)
 
 
 default_cfgs = generate_default_cfgs({

@@ -33,9 +33,9 @@ from timm.models import build_model_with_cfg, checkpoint_seq, generate_default_c
 from timm.models._features import feature_take_indices
 from timm.models.swin_transformer import window_partition, window_reverse
 
-from ..constants import CIFAR10_MEAN, CIFAR10_STD
 from ..layers import LambdaLayer, WindowAttention
 from .input_checks import check_in_chans
+from .pretrained_cfg import cifar10_cfg
 
 __all__ = ['MixFormer']
 
@@ -456,21 +456,7 @@ def _create_mixformer(variant: str, pretrained: bool = False, **kwargs: Any) -> 
 
 
 def _cfg(**kwargs: Any) -> Dict[str, Any]:
-    return {
-        'url': '',
-        'num_classes': 10,
-        'input_size': (3, 32, 32),
-        'pool_size': None,
-        'crop_pct': 1.0,
-        'interpolation': 'bicubic',
-        'fixed_input_size': False,
-        'mean': CIFAR10_MEAN,
-        'std': CIFAR10_STD,
-        'first_conv': 'stem.conv1.conv',
-        'classifier': 'head',
-        'license': 'apache-2.0',
-        **kwargs,
-    }
+    return cifar10_cfg(first_conv='stem.conv1.conv', classifier='head', **kwargs)
 
 
 default_cfgs = generate_default_cfgs({
