@@ -1,13 +1,13 @@
 """ `attnzoo`: the package's single command-line entry point.
 
     attnzoo models [--format table|csv|json] [--output FILE] [MODEL ...]
-    attnzoo prepare-data [--root DIR]
+    attnzoo prepare-data [fashion_mnist|stl10|tiny_imagenet] [--root DIR] [--source PATH]
 """
 import argparse
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist
+from .data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist, prepare_stl10, prepare_tiny_imagenet
 from .model_table import format_rows, model_rows
 
 
@@ -19,8 +19,15 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def _prepare_data(args: argparse.Namespace) -> None:
-    root = prepare_fashion_mnist(args.root, args.source)
-    print(f"Fashion-MNIST ready for timm: --data-dir {root} --dataset torch/fashion_mnist")
+    if args.dataset == 'fashion_mnist':
+        root = prepare_fashion_mnist(args.root, args.source or DEBIAN_FASHION_MNIST_DIR)
+        print(f'Fashion-MNIST ready for timm: --data-dir {root} --dataset torch/fashion_mnist')
+        return
+    if not args.source:
+        raise SystemExit(f'attnzoo prepare-data {args.dataset} needs --source, the official archive (docs/data.md).')
+    prepare = prepare_stl10 if args.dataset == 'stl10' else prepare_tiny_imagenet
+    folder = prepare(args.root, args.source)
+    print(f'{args.dataset} ready for timm\'s folder reader: --data-dir {folder} (train/ and val/)')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -33,9 +40,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     models.add_argument('--output', help='also write the listing to this file')
     models.set_defaults(run=_models)
 
-    data = commands.add_parser('prepare-data', help="lay Debian's Fashion-MNIST out for timm's torch/fashion_mnist loader")
-    data.add_argument('--root', default='data', help='folder to write FashionMNIST/raw into')
-    data.add_argument('--source', default=str(DEBIAN_FASHION_MNIST_DIR), help='folder holding the .gz IDX files')
+    data = commands.add_parser('prepare-data', help="lay a data set out where timm's dataset factory reads it")
+    data.add_argument(
+        'dataset', nargs='?', choices=('fashion_mnist', 'stl10', 'tiny_imagenet'), default='fashion_mnist')
+    data.add_argument('--root', default='data', help='folder to write the data set into')
+    data.add_argument(
+        '--source', help=f'Fashion-MNIST: folder of .gz IDX files (default {DEBIAN_FASHION_MNIST_DIR}); '
+                         'STL-10: stl10_binary.tar.gz; Tiny ImageNet: tiny-imagenet-200.zip')
     data.set_defaults(run=_prepare_data)
 
     args = parser.parse_args(argv)

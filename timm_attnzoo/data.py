@@ -1,19 +1,32 @@
-""" Offline data preparation: lay Debian's Fashion-MNIST out where torchvision's (and so timm's) loader reads it.
+""" Offline data preparation: lay each data set out where timm's dataset factory reads it.
 
-`timm.data.create_dataset('torch/fashion_mnist', root=ROOT, split='train')` reads the uncompressed IDX
-files from ROOT/FashionMNIST/raw; Debian's `dataset-fashion-mnist` ships them gzipped.
+  * Fashion-MNIST: `create_dataset('torch/fashion_mnist', root=ROOT)` reads the uncompressed IDX files from
+    ROOT/FashionMNIST/raw; Debian's `dataset-fashion-mnist` ships them gzipped.
+  * STL-10 and Tiny ImageNet have no torch/ loader in timm: they become class folders, ROOT/<name>/train/<class>/
+    and ROOT/<name>/val/<class>/, which timm's folder reader takes (`--data-dir ROOT/<name>`, no --dataset; its
+    'validation' split finds val/). Each is built under a temporary name and renamed when complete, so an
+    interrupted run leaves nothing a loader would mistake for the data set.
 """
 import gzip
 import shutil
+import tarfile
+import zipfile
 from pathlib import Path
-from typing import Union
+from typing import Callable, Union
+
+import numpy as np
+from PIL import Image
 
 DEBIAN_FASHION_MNIST_DIR = Path('/usr/share/datasets/fashion-mnist')
 FASHION_MNIST_FILES = (
     'train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
+STL10_SPLITS = {'train': 'train', 'val': 'test'}  # our folder: the archive's file prefix
+STL10_IMAGE_SHAPE = (3, 96, 96)
+
+PathLike = Union[str, Path]
 
 
-def prepare_fashion_mnist(root: Union[str, Path], source: Union[str, Path] = DEBIAN_FASHION_MNIST_DIR) -> Path:
+def prepare_fashion_mnist(root: PathLike, source: PathLike = DEBIAN_FASHION_MNIST_DIR) -> Path:
     """ Decompress the four IDX files from `source` into root/FashionMNIST/raw; returns root. """
     root, source = Path(root), Path(source)
     raw = root / 'FashionMNIST' / 'raw'
@@ -32,3 +45,73 @@ def prepare_fashion_mnist(root: Union[str, Path], source: Union[str, Path] = DEB
             shutil.copyfileobj(src, dst)
         partial.replace(target)  # never leave a half-written file under the name the loader reads
     return root
+
+
+def _build_once(target: Path, archive: Path, build: Callable[[Path], None]) -> Path:
+    """ Run build(partial folder) and rename it to target, unless target is already there. """
+    if target.exists():
+        return target
+    if not archive.is_file():
+        raise FileNotFoundError(f'{archive} not found: pass the official archive (see docs/data.md).')
+    partial = target.with_name(target.name + '.partial')
+    shutil.rmtree(partial, ignore_errors=True)
+    build(partial)
+    partial.rename(target)
+    return target
+
+
+def prepare_stl10(root: PathLike, archive: PathLike) -> Path:
+    """ STL-10's `stl10_binary.tar.gz` -> root/stl10/{train,val}/<class>/<index>.png; returns root/stl10.
+
+    The binary files hold uint8 images of 3x96x96, each channel in column-major order (the data set's README),
+    and labels 1-10 in the order of class_names.txt, which is alphabetical: the folder reader's sorted classes
+    get the official label numbers. The unlabeled split is left out; val/ is the official test split.
+    """
+    def build(out: Path) -> None:
+        with tarfile.open(archive) as tar:
+            def read(name: str) -> bytes:
+                return tar.extractfile(f'stl10_binary/{name}').read()
+
+            class_names = read('class_names.txt').decode().split()
+            if class_names != sorted(class_names):
+                raise ValueError(f'class_names.txt is not in alphabetical order: {class_names}')
+            for split, prefix in STL10_SPLITS.items():
+                images = np.frombuffer(read(f'{prefix}_X.bin'), np.uint8).reshape(-1, *STL10_IMAGE_SHAPE)
+                images = images.transpose(0, 3, 2, 1)  # (N, C, W, H) as stored -> (N, H, W, C)
+                labels = np.frombuffer(read(f'{prefix}_y.bin'), np.uint8).astype(np.int64) - 1
+                for index, (image, label) in enumerate(zip(images, labels)):
+                    folder = out / split / class_names[label]
+                    folder.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(image).save(folder / f'{index}.png')
+
+    return _build_once(Path(root) / 'stl10', Path(archive), build)
+
+
+def prepare_tiny_imagenet(root: PathLike, archive: PathLike) -> Path:
+    """ Tiny ImageNet's `tiny-imagenet-200.zip` -> root/tiny_imagenet/{train,val}/<wnid>/<file>.JPEG; returns
+    root/tiny_imagenet.
+
+    The archive nests each training class one level deeper (train/<wnid>/images/), which the folder reader
+    would label 'images', and keeps val/ flat with the classes in val/val_annotations.txt; both are moved into
+    one folder per wnid. The JPEG bytes are copied, not re-encoded. The unlabeled test split is left out.
+    """
+    def build(out: Path) -> None:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            top = names[0].split('/')[0]  # tiny-imagenet-200
+            annotations = zf.read(f'{top}/val/val_annotations.txt').decode().splitlines()
+            val_classes = dict(line.split('\t')[:2] for line in annotations if line.strip())
+            for name in names:
+                parts = name.split('/')
+                if not name.endswith('.JPEG'):
+                    continue
+                if parts[1] == 'train':  # top/train/<wnid>/images/<file>
+                    target = out / 'train' / parts[2] / parts[-1]
+                elif parts[1] == 'val':  # top/val/images/<file>
+                    target = out / 'val' / val_classes[parts[-1]] / parts[-1]
+                else:
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(zf.read(name))
+
+    return _build_once(Path(root) / 'tiny_imagenet', Path(archive), build)
