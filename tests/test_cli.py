@@ -1,4 +1,4 @@
-""" `attnzoo models` and `attnzoo prepare-data`, as a user runs them. """
+""" `attnzoo models`, `attnzoo prepare-data` and `attnzoo write-configs`, as a user runs them. """
 import json
 import subprocess
 import sys
@@ -41,3 +41,9 @@ def test_prepare_data_lays_out_what_torchvision_reads(tmp_path, fashion_mnist_ro
     assert all((fashion_mnist_root / 'FashionMNIST' / 'raw' / name).stat().st_size > 0 for name in FASHION_MNIST_FILES)
     with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
         prepare_fashion_mnist(tmp_path / 'out', source=tmp_path / 'nowhere')
+
+
+def test_write_configs_writes_one_fashion_mnist_config_per_model(tmp_path, capsys):
+    main(['write-configs', '--output', str(tmp_path)])
+    assert sorted(p.stem for p in (tmp_path / 'fashion_mnist').glob('*.yaml')) == ZOO_MODELS
+    assert f'{len(ZOO_MODELS)} Fashion-MNIST configurations' in capsys.readouterr().out

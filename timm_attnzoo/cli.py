@@ -2,6 +2,7 @@
 
     attnzoo models [--format table|csv|json] [--output FILE] [MODEL ...]
     attnzoo prepare-data [fashion_mnist|stl10|tiny_imagenet] [--root DIR] [--source PATH]
+    attnzoo write-configs [--output DIR]
 """
 import argparse
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Optional, Sequence
 
 from .data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist, prepare_stl10, prepare_tiny_imagenet
 from .model_table import format_rows, model_rows
+from .train_configs import write_fashion_mnist_configs
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -30,6 +32,11 @@ def _prepare_data(args: argparse.Namespace) -> None:
     print(f'{args.dataset} ready for timm\'s folder reader: --data-dir {folder} (train/ and val/)')
 
 
+def _write_configs(args: argparse.Namespace) -> None:
+    paths = write_fashion_mnist_configs(args.output)
+    print(f'{len(paths)} Fashion-MNIST configurations for train.py in {paths[0].parent}')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog='attnzoo', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
@@ -48,6 +55,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         '--source', help=f'Fashion-MNIST: folder of .gz IDX files (default {DEBIAN_FASHION_MNIST_DIR}); '
                          'STL-10: stl10_binary.tar.gz; Tiny ImageNet: tiny-imagenet-200.zip')
     data.set_defaults(run=_prepare_data)
+
+    configs = commands.add_parser('write-configs', help="write the Fashion-MNIST train.py configuration of every model")
+    configs.add_argument('--output', default='train_configs', help='folder to write fashion_mnist/<model>.yaml into')
+    configs.set_defaults(run=_write_configs)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -1,0 +1,77 @@
+""" Every committed train.py configuration: its keys are train.py's arguments with values of their types (read
+from train.py's parser, tests/data/train_py_arguments.json), its model is registered, and it builds that model
+as train.py does and runs one training step on a batch of its data set's shape. """
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+import yaml
+from timm.data import resolve_data_config
+from timm.optim import create_optimizer_v2
+
+from timm_attnzoo.train_configs import FASHION_MNIST_DIR, fashion_mnist_config
+
+from .conftest import ZOO_MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / 'train_configs').rglob('*.yaml'))
+TRAIN_PY = json.loads((ROOT / 'tests' / 'data' / 'train_py_arguments.json').read_text())
+TYPES = {'bool': (bool,), 'int': (int,), 'float': (int, float), 'str': (str,), 'dict': (dict,)}
+
+
+def _config(path):
+    return yaml.safe_load(path.read_text())
+
+
+def _type_ok(value, type_name):
+    return isinstance(value, TYPES[type_name]) and not (type_name != 'bool' and isinstance(value, bool))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'train_configs')))
+def test_keys_are_train_py_arguments_with_values_of_their_type(path):
+    for key, value in _config(path).items():
+        assert key in TRAIN_PY['arguments'], f'{key} is not an argument of train.py ({TRAIN_PY["source"]})'
+        spec = TRAIN_PY['arguments'][key]
+        takes_list = spec['nargs'] in ('+', '*') or (isinstance(spec['nargs'], int) and spec['nargs'] > 0)
+        if takes_list and spec['type'] != 'dict':
+            assert isinstance(value, list), key
+            assert not isinstance(spec['nargs'], int) or len(value) == spec['nargs'], key
+            assert all(_type_ok(v, spec['type']) for v in value), key
+        else:
+            assert _type_ok(value, spec['type']), f'{key}: {value!r} is not {spec["type"]}'
+        if spec['choices']:
+            assert value in spec['choices'], key
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'train_configs')))
+def test_config_builds_its_model_as_train_py_does_and_takes_a_training_step(path):
+    config = _config(path)
+    assert timm.is_model(config['model']), config['model']
+    assert 'timm_attnzoo' in config.get('device_modules', []), 'train.py must load the plugin itself'
+    input_size = config.get('input_size')
+    model = timm.create_model(  # train.py's create_model call; weights play no part in shapes (see test_finetune.py)
+        config['model'], pretrained=False, in_chans=input_size[0] if input_size else 3,
+        num_classes=config['num_classes'], drop_rate=config.get('drop', 0.), drop_path_rate=config.get('drop_path'),
+        **config.get('model_kwargs', {}))
+    data_config = resolve_data_config(config, model=model)
+    x = torch.randn(2, *data_config['input_size'])
+    optimizer = create_optimizer_v2(model, config['opt'], lr=config['lr'], weight_decay=config['weight_decay'])
+    loss = F.cross_entropy(model.train()(x), torch.tensor([0, 1]))
+    loss.backward()
+    optimizer.step()
+    assert loss.isfinite()
+
+
+@pytest.mark.parametrize('model_name', ZOO_MODELS)
+def test_every_model_has_its_fashion_mnist_config_as_written_by_the_command(model_name):
+    path = ROOT / 'train_configs' / FASHION_MNIST_DIR / f'{model_name}.yaml'
+    assert path.read_text() == fashion_mnist_config(model_name), 'run `attnzoo write-configs` and commit'
+
+
+def test_arguments_were_read_from_a_named_train_py():
+    assert TRAIN_PY['source'].startswith('huggingface/pytorch-image-models train.py at ')
+    assert TRAIN_PY['arguments']['device_modules'] == dict(type='str', nargs='+', choices=None)
+    assert TRAIN_PY['arguments']['model_kwargs']['type'] == 'dict'
