@@ -43,7 +43,12 @@ def test_prepare_data_lays_out_what_torchvision_reads(tmp_path, fashion_mnist_ro
         prepare_fashion_mnist(tmp_path / 'out', source=tmp_path / 'nowhere')
 
 
-def test_write_configs_writes_one_fashion_mnist_config_per_model(tmp_path, capsys):
+def test_write_configs_writes_every_configuration_and_removes_stale_ones(tmp_path, capsys):
+    stale = tmp_path / 'fashion_mnist' / 'renamed_model.yaml'
+    stale.parent.mkdir()
+    stale.write_text('model: renamed_model\n')
     main(['write-configs', '--output', str(tmp_path)])
     assert sorted(p.stem for p in (tmp_path / 'fashion_mnist').glob('*.yaml')) == ZOO_MODELS
-    assert f'{len(ZOO_MODELS)} Fashion-MNIST configurations' in capsys.readouterr().out
+    written = sorted(tmp_path.rglob('*.yaml'))
+    assert f'{len(written)} configurations for train.py' in capsys.readouterr().out
+    assert (tmp_path / 'mixformer_lambda' / 'ablation5_mixformer_norpb_cifar.yaml').exists()

@@ -1,4 +1,4 @@
-""" STL-10 and Tiny ImageNet laid out for timm's folder reader, from small archives the tests write in the
+""" STL-10, Tiny ImageNet and ImageNet-100 laid out for timm's folder reader, from small archives the tests write in the
 official formats, read back through timm's own dataset factory. """
 import io
 import tarfile
@@ -7,10 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.io import savemat
 from timm.data import create_dataset
 
 from timm_attnzoo.cli import main
-from timm_attnzoo.data import prepare_stl10, prepare_tiny_imagenet
+from timm_attnzoo.data import prepare_imagenet100, prepare_stl10, prepare_tiny_imagenet
 
 STL10_CLASSES = ['airplane', 'bird', 'car', 'cat', 'deer', 'dog', 'horse', 'monkey', 'ship', 'truck']
 
@@ -120,3 +121,74 @@ def test_a_missing_archive_names_the_path_and_leaves_nothing_behind(tmp_path):
     with pytest.raises(FileNotFoundError, match='stl10_binary.tar.gz'):
         prepare_stl10(tmp_path / 'data', tmp_path / 'stl10_binary.tar.gz')
     assert not (tmp_path / 'data' / 'stl10').exists()
+
+
+# four classes whose ILSVRC2012_IDs are not in wnid order; ID 1001 is an inner node of the hierarchy
+IMAGENET_SYNSETS = [(3, 'n01440764', 0), (1, 'n02119789', 0), (4, 'n01443537', 0), (2, 'n04592741', 0),
+                    (1001, 'n00001740', 3)]
+IMAGENET_VAL_IDS = [2, 3, 1, 4, 3, 2]  # the ground-truth ID of ILSVRC2012_val_00000001.JPEG, ...
+
+
+def _tar_bytes(members):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode='w') as tar:
+        for name, data in members.items():
+            _add(tar, name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def imagenet_archives(tmp_path):
+    """ The three ILSVRC2012 archives: a training tar of one tar per class, the flat validation tar, and the
+    devkit with meta.mat (a MATLAB struct array of synsets) and the validation ground truth. """
+    source = tmp_path / 'ilsvrc2012'
+    source.mkdir()
+    wnid_of = {i: wnid for i, wnid, _ in IMAGENET_SYNSETS}
+    train = {}
+    for i, (_, wnid, children) in enumerate(IMAGENET_SYNSETS[:4]):
+        train[f'{wnid}.tar'] = _tar_bytes({f'{wnid}_{k}.JPEG': _jpeg((i * 40, k * 60, 9)) for k in range(2)})
+    (source / 'ILSVRC2012_img_train.tar').write_bytes(_tar_bytes(train))
+    val = {f'ILSVRC2012_val_{k + 1:08d}.JPEG': _jpeg((k * 30, 0, 0)) for k in range(len(IMAGENET_VAL_IDS))}
+    (source / 'ILSVRC2012_img_val.tar').write_bytes(_tar_bytes(val))
+    fields = ['ILSVRC2012_ID', 'WNID', 'words', 'gloss', 'num_children', 'children', 'wordnet_height', 'num_train_images']
+    synsets = np.array([(i, wnid, wnid, '', children, np.zeros(children), 0, 2) for i, wnid, children in IMAGENET_SYNSETS],
+                       dtype=[(f, 'O') for f in fields])
+    meta = io.BytesIO()
+    savemat(meta, {'synsets': synsets})
+    with tarfile.open(source / 'ILSVRC2012_devkit_t12.tar.gz', 'w:gz') as tar:
+        _add(tar, 'ILSVRC2012_devkit_t12/data/meta.mat', meta.getvalue())
+        _add(tar, 'ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt',
+             ''.join(f'{i}\n' for i in IMAGENET_VAL_IDS).encode())
+    val_wnids = {name: wnid_of[i] for name, i in zip(val, IMAGENET_VAL_IDS)}
+    return source, train, val, val_wnids
+
+
+def test_imagenet100_keeps_the_listed_classes_and_sorts_val_by_the_devkit_labels(tmp_path, imagenet_archives, capsys):
+    source, train, val, val_wnids = imagenet_archives
+    classes = tmp_path / 'imagenet100.txt'
+    classes.write_text('n02119789\nn01440764\nn04592741\n')  # 3 of the 4
+    main(['prepare-data', 'imagenet100', '--root', str(tmp_path / 'data'), '--source', str(source),
+          '--classes', str(classes)])
+    folder = tmp_path / 'data' / 'imagenet100'
+    assert f'--data-dir {folder}' in capsys.readouterr().out
+    train_set = create_dataset('', root=str(folder), split='train')
+    val_set = create_dataset('', root=str(folder), split='validation')
+    assert sorted(train_set.reader.class_to_idx) == sorted(val_set.reader.class_to_idx) == [
+        'n01440764', 'n02119789', 'n04592741']
+    assert len(train_set) == 6
+    expected_val = {name: wnid for name, wnid in val_wnids.items() if wnid != 'n01443537'}
+    assert len(val_set) == len(expected_val) == 5
+    idx_to_class = {v: k for k, v in val_set.reader.class_to_idx.items()}
+    for index in range(len(val_set)):
+        name = val_set.reader.filename(index, basename=True)
+        assert idx_to_class[val_set[index][1]] == expected_val[name]
+        assert (folder / 'val' / expected_val[name] / name).read_bytes() == val[name]
+
+
+def test_imagenet100_refuses_a_class_the_archive_lacks_and_leaves_nothing_behind(tmp_path, imagenet_archives):
+    source = imagenet_archives[0]
+    classes = tmp_path / 'imagenet100.txt'
+    classes.write_text('n02119789\nn09999999\n')
+    with pytest.raises(ValueError, match='n09999999'):
+        prepare_imagenet100(tmp_path / 'data', source, classes)
+    assert not (tmp_path / 'data' / 'imagenet100').exists()

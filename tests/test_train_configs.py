@@ -1,7 +1,9 @@
 """ Every committed train.py configuration: its keys are train.py's arguments with values of their types (read
 from train.py's parser, tests/data/train_py_arguments.json), its model is registered, and it builds that model
-as train.py does and runs one training step on a batch of its data set's shape. """
+as train.py does and runs one training step on a batch of its data set's shape (once per distinct build:
+the sweeps share models). The files are what `attnzoo write-configs` writes. """
 import json
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -10,9 +12,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 from timm.data import resolve_data_config
-from timm.optim import create_optimizer_v2
+from timm.optim import create_optimizer_v2, optimizer_kwargs
 
-from timm_attnzoo.train_configs import FASHION_MNIST_DIR, fashion_mnist_config
+from timm_attnzoo.train_configs import all_train_configs, written_folders
 
 from .conftest import ZOO_MODELS
 
@@ -24,6 +26,17 @@ TYPES = {'bool': (bool,), 'int': (int,), 'float': (int, float), 'str': (str,), '
 
 def _config(path):
     return yaml.safe_load(path.read_text())
+
+
+def _distinct_builds():
+    """ One configuration per distinct (model, kwargs, input, classes, dropout, optimizer). """
+    builds = {}
+    for path in CONFIGS:
+        c = _config(path)
+        key = json.dumps([c['model'], c.get('model_kwargs'), c.get('input_size'), c['num_classes'], c.get('drop'),
+                          c.get('drop_path'), c['opt'], c.get('opt_betas')], sort_keys=True)
+        builds.setdefault(key, path)
+    return sorted(builds.values())
 
 
 def _type_ok(value, type_name):
@@ -46,7 +59,7 @@ def test_keys_are_train_py_arguments_with_values_of_their_type(path):
             assert value in spec['choices'], key
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'train_configs')))
+@pytest.mark.parametrize('path', _distinct_builds(), ids=lambda p: str(p.relative_to(ROOT / 'train_configs')))
 def test_config_builds_its_model_as_train_py_does_and_takes_a_training_step(path):
     config = _config(path)
     assert timm.is_model(config['model']), config['model']
@@ -58,17 +71,26 @@ def test_config_builds_its_model_as_train_py_does_and_takes_a_training_step(path
         **config.get('model_kwargs', {}))
     data_config = resolve_data_config(config, model=model)
     x = torch.randn(2, *data_config['input_size'])
-    optimizer = create_optimizer_v2(model, config['opt'], lr=config['lr'], weight_decay=config['weight_decay'])
+    optimizer = create_optimizer_v2(model, **optimizer_kwargs(SimpleNamespace(momentum=0.9, **config)))  # as train.py
     loss = F.cross_entropy(model.train()(x), torch.tensor([0, 1]))
     loss.backward()
     optimizer.step()
     assert loss.isfinite()
 
 
-@pytest.mark.parametrize('model_name', ZOO_MODELS)
-def test_every_model_has_its_fashion_mnist_config_as_written_by_the_command(model_name):
-    path = ROOT / 'train_configs' / FASHION_MNIST_DIR / f'{model_name}.yaml'
-    assert path.read_text() == fashion_mnist_config(model_name), 'run `attnzoo write-configs` and commit'
+@pytest.mark.parametrize('config', all_train_configs(), ids=lambda c: c.path)
+def test_committed_config_is_what_the_command_writes(config):
+    path = ROOT / 'train_configs' / config.path
+    assert path.exists() and path.read_text() == config.render(), 'run `attnzoo write-configs` and commit'
+
+
+def test_the_command_owns_every_yaml_in_its_folders_and_covers_every_model():
+    configs = all_train_configs()
+    written = {c.path for c in configs}
+    for folder in written_folders(configs):
+        committed = {str(p.relative_to(ROOT / 'train_configs')) for p in (ROOT / 'train_configs' / folder).rglob('*.yaml')}
+        assert committed == {p for p in written if p.startswith(folder + '/')}, folder
+    assert {c.args['model'] for c in configs if c.data_set == 'fashion_mnist'} == set(ZOO_MODELS)
 
 
 def test_arguments_were_read_from_a_named_train_py():

@@ -2,17 +2,18 @@
 
   * Fashion-MNIST: `create_dataset('torch/fashion_mnist', root=ROOT)` reads the uncompressed IDX files from
     ROOT/FashionMNIST/raw; Debian's `dataset-fashion-mnist` ships them gzipped.
-  * STL-10 and Tiny ImageNet have no torch/ loader in timm: they become class folders, ROOT/<name>/train/<class>/
+  * STL-10, Tiny ImageNet and ImageNet-100 have no torch/ loader in timm: they become class folders, ROOT/<name>/train/<class>/
     and ROOT/<name>/val/<class>/, which timm's folder reader takes (`--data-dir ROOT/<name>`, no --dataset; its
     'validation' split finds val/). Each is built under a temporary name and renamed when complete, so an
     interrupted run leaves nothing a loader would mistake for the data set.
 """
 import gzip
+import io
 import shutil
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, List, Union
 
 import numpy as np
 from PIL import Image
@@ -111,7 +112,70 @@ def prepare_tiny_imagenet(root: PathLike, archive: PathLike) -> Path:
                     target = out / 'val' / val_classes[parts[-1]] / parts[-1]
                 else:
                     continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(zf.read(name))
+                _write(target, zf.read(name))
 
     return _build_once(Path(root) / 'tiny_imagenet', Path(archive), build)
+
+
+IMAGENET_ARCHIVES = ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar', 'ILSVRC2012_devkit_t12.tar.gz')
+
+
+def _imagenet_val_wnids(devkit: Path) -> List[str]:
+    """ The wnid of every validation image, in file order, from the ILSVRC2012 devkit.
+
+    data/ILSVRC2012_validation_ground_truth.txt holds each image's ILSVRC2012_ID (1-1000, not in wnid order);
+    data/meta.mat maps the IDs to wnids (its synsets with no children are the 1000 classes).
+    """
+    from scipy.io import loadmat  # the devkit's metadata is a MATLAB file (the `imagenet` extra)
+    with tarfile.open(devkit) as tar:
+        def read(name: str) -> bytes:
+            return tar.extractfile(f'ILSVRC2012_devkit_t12/data/{name}').read()
+
+        synsets = loadmat(io.BytesIO(read('meta.mat')), squeeze_me=True)['synsets']
+        id_to_wnid = {int(s['ILSVRC2012_ID']): str(s['WNID']) for s in synsets if int(s['num_children']) == 0}
+        return [id_to_wnid[int(line)] for line in read('ILSVRC2012_validation_ground_truth.txt').decode().split()]
+
+
+def prepare_imagenet100(root: PathLike, source: PathLike, classes: PathLike) -> Path:
+    """ ImageNet-100 from the official ILSVRC2012 archives in `source` -> root/imagenet100/{train,val}/<wnid>/;
+    returns root/imagenet100.
+
+    `classes` lists the 100 wnids, one per line (e.g. the list of 'Contrastive Multiview Coding', Tian et al.
+    2020). The training archive holds one tar per class, of which only the listed are unpacked; the validation
+    archive is flat, its images are sorted by the devkit's labels. The JPEG bytes are copied, not re-encoded.
+    """
+    source = Path(source)
+    wnids = [line.strip() for line in Path(classes).read_text().splitlines() if line.strip()]
+    if len(set(wnids)) != len(wnids) or not all(w.startswith('n') and w[1:].isdigit() for w in wnids):
+        raise ValueError(f'{classes} must list distinct wnids (n01440764 ...), one per line.')
+    for name in IMAGENET_ARCHIVES[1:]:
+        if not (source / name).is_file():
+            raise FileNotFoundError(f'{source / name} not found: pass the folder of the ILSVRC2012 archives (docs/data.md).')
+
+    def build(out: Path) -> None:
+        wanted = set(wnids)
+        with tarfile.open(source / IMAGENET_ARCHIVES[0]) as train:
+            for member in train:  # streamed: one tar per class, <wnid>.tar
+                wnid = Path(member.name).stem
+                if wnid in wanted:
+                    with tarfile.open(fileobj=train.extractfile(member)) as class_tar:
+                        for image in class_tar:
+                            if image.isfile():
+                                _write(out / 'train' / wnid / Path(image.name).name, class_tar.extractfile(image).read())
+        missing = wanted - {p.name for p in (out / 'train').iterdir()} if (out / 'train').exists() else wanted
+        if missing:
+            raise ValueError(f'{len(missing)} listed classes are not in {IMAGENET_ARCHIVES[0]}: {sorted(missing)[:5]}')
+        val_wnids = _imagenet_val_wnids(source / IMAGENET_ARCHIVES[2])
+        with tarfile.open(source / IMAGENET_ARCHIVES[1]) as val:
+            for member in val:  # ILSVRC2012_val_<8-digit index from 1>.JPEG
+                if member.isfile():
+                    wnid = val_wnids[int(Path(member.name).stem.split('_')[-1]) - 1]
+                    if wnid in wanted:
+                        _write(out / 'val' / wnid / Path(member.name).name, val.extractfile(member).read())
+
+    return _build_once(Path(root) / 'imagenet100', source / IMAGENET_ARCHIVES[0], build)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)

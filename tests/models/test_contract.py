@@ -28,7 +28,7 @@ def test_every_model_is_registered_with_timm():
         'vit_dilated_linear_cifar', 'vit_performer_reg_cifar', 'vit_reg_performer_cifar',
         'vit_performer_intertwined_cifar', 'mixformer_cifar', 'mixformer_lambda_cifar', 'mixformer_lambda_seq_cifar',
         'mixformer_lambda_noint_cifar', 'mixformer_lambda_nospatial_cifar', 'mixformer_lambda_nochannel_cifar',
-        'mixformer_norpb_cifar', 'mixformer_tiny_cifar', 'mixformer_lambda_tiny_cifar', 'lambda_resnet50_cifar',
+        'mixformer_norpb_cifar', 'mixformer_tiny_cifar', 'mixformer_lambda_tiny_cifar', 'lambda_resnet50_cifar', 'lambda_resnet_tiny_cifar',
         'resnet50_cifar', 'perceiver_cifar', 'perceiver_io_cifar', 'mixer_cifar', 'swin_cifar', 'tnt_cifar'}
 
 
@@ -125,6 +125,7 @@ def test_builds_and_runs_at_the_seed_data_sets_sizes(model_name, in_chans, img_s
         model_name, drop_rate=0.1, drop_path_rate=0.1, num_classes=num_classes, **size_kwargs(model_name, in_chans, img_size))
     out = model(torch.randn(2, in_chans, img_size, img_size))
     assert out.shape == (2, num_classes) and out.isfinite().all()
+    assert (model.in_chans, model.num_classes) == (in_chans, num_classes)  # timm reads both to export (save_for_hf)
 
 
 @pytest.mark.parametrize('model_name', ZOO_MODELS)

@@ -7,8 +7,9 @@ global), with |k| = 16, |h| = 4, |u| = 1 and a lambda convolution for the positi
 pools the lambda layer's output (as timm's lambda ResNets do).
 
 `resnet50_cifar` is the same network with the convolutions: ResNet-50 (He et al. 2016, v1.5 strides) as
-the baseline. Both use a CIFAR stem, one 3x3 convolution at stride 1 and no pooling, so a 32x32 image
-enters c2 whole and reaches c5 at 4x4.
+the baseline. `lambda_resnet_tiny_cifar` is the hybrid at CPU scale: two bottleneck blocks per stage (26
+layers) at a quarter of the width. All use a CIFAR stem, one 3x3 convolution at stride 1 and no pooling, so
+a 32x32 image enters c2 whole and reaches c5 at 4x4.
 """
 from typing import Any, Dict
 
@@ -38,16 +39,14 @@ class CifarByobNet(ByobNet):
             info['reduction'] //= 2
 
 
-def _resnet50_cfg(c4_c5_block: str) -> ByoModelCfg:
-    """ ResNet-50's bottleneck stages, with `c4_c5_block` ('bottle' or 'self_attn') in c4 and c5. """
+def _resnet_cfg(
+        c4_c5_block: str, depths=(3, 4, 6, 3), widths=(256, 512, 1024, 2048), stem_chs: int = 64) -> ByoModelCfg:
+    """ Bottleneck stages c2-c5 (ResNet-50's by default), with `c4_c5_block` ('bottle' or 'self_attn') in c4 and c5. """
     return ByoModelCfg(
-        blocks=(
-            ByoBlockCfg(type='bottle', d=3, c=256, s=1, gs=0, br=0.25),
-            ByoBlockCfg(type='bottle', d=4, c=512, s=2, gs=0, br=0.25),
-            ByoBlockCfg(type=c4_c5_block, d=6, c=1024, s=2, gs=0, br=0.25),
-            ByoBlockCfg(type=c4_c5_block, d=3, c=2048, s=2, gs=0, br=0.25),
-        ),
-        stem_chs=64,
+        blocks=tuple(
+            ByoBlockCfg(type='bottle' if i < 2 else c4_c5_block, d=d, c=c, s=1 if i == 0 else 2, gs=0, br=0.25)
+            for i, (d, c) in enumerate(zip(depths, widths))),
+        stem_chs=stem_chs,
         stem_type='3x3',
         stem_pool='',
         self_attn_layer=LambdaLayer,
@@ -56,8 +55,9 @@ def _resnet50_cfg(c4_c5_block: str) -> ByoModelCfg:
 
 
 model_cfgs = dict(
-    resnet50_cifar=_resnet50_cfg('bottle'),
-    lambda_resnet50_cifar=_resnet50_cfg('self_attn'),
+    resnet50_cifar=_resnet_cfg('bottle'),
+    lambda_resnet50_cifar=_resnet_cfg('self_attn'),
+    lambda_resnet_tiny_cifar=_resnet_cfg('self_attn', depths=(2, 2, 2, 2), widths=(64, 128, 256, 512), stem_chs=32),
 )
 
 
@@ -79,6 +79,7 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
 default_cfgs = generate_default_cfgs({
     'resnet50_cifar': _cfg(),
     'lambda_resnet50_cifar': _cfg(),
+    'lambda_resnet_tiny_cifar': _cfg(),
 })
 
 
@@ -92,3 +93,9 @@ def resnet50_cifar(pretrained: bool = False, **kwargs) -> CifarByobNet:
 def lambda_resnet50_cifar(pretrained: bool = False, **kwargs) -> CifarByobNet:
     """ Lambda-ResNet-50 with a CIFAR stem: lambda layers (r = 9) in place of the 3x3 convs of c4 and c5. """
     return _create_cifar_byobnet('lambda_resnet50_cifar', pretrained=pretrained, **kwargs)
+
+
+@register_model
+def lambda_resnet_tiny_cifar(pretrained: bool = False, **kwargs) -> CifarByobNet:
+    """ Lambda-ResNet-26 at a quarter of the width (c2-c5 of 64-512, 2 blocks each) for CPU training. """
+    return _create_cifar_byobnet('lambda_resnet_tiny_cifar', pretrained=pretrained, **kwargs)

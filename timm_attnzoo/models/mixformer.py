@@ -305,6 +305,7 @@ class MixFormer(nn.Module):
             if len(value) != num_stages:
                 raise ValueError(f'{name}={value} needs one entry per stage, len(depths)={num_stages}.')
         self.num_classes = num_classes
+        self.in_chans = in_chans  # timm reads it for exports (save_for_hf) and input configs
         self.global_pool = _check_global_pool(global_pool)
         self.num_features = embed_dims[-1]
         self.head_hidden_size = head_hidden_size

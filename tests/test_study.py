@@ -1,0 +1,145 @@
+""" `attnzoo study` end to end on real Fashion-MNIST (small subsets): the runs, their measurements, the report,
+weights that load back with pretrained=True, skipping finished runs and resuming an interrupted one. """
+import csv
+import json
+
+import pytest
+import timm
+import torch
+import yaml
+from timm.models import model_entrypoint
+
+from timm_attnzoo.cli import main
+from timm_attnzoo.flops import count_flops
+from timm_attnzoo.registry import list_models
+from timm_attnzoo.study import load_study, run_study, study_from_dict
+from timm_attnzoo.study import run as study_run
+from timm_attnzoo.study.measure import peak_training_memory_mib
+from timm_attnzoo.study.report import SCATTER_PLOTS
+from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
+from timm_attnzoo.train_configs import FASHION_MNIST_RECIPE
+
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+SMALL_STUDY = dict(
+    name='small', data_set='fashion_mnist', train_samples=512, val_samples=256,
+    recipe=dict(epochs=2, batch_size=64, lr=2e-3, warmup_epochs=0, workers=0, scale=[0.75, 1.0]),
+    models=['vit_cifar', dict(name='swin_small', model='swin_cifar', kwargs=dict(embed_dim=32, depths=[1, 1, 2, 1]))])
+
+
+@pytest.fixture(scope='module')
+def small_study(tmp_path_factory, fashion_mnist_root):
+    """ The small study run once through the command line, as a user runs it. """
+    folder = tmp_path_factory.mktemp('study')
+    (folder / 'small.yaml').write_text(yaml.safe_dump(SMALL_STUDY))
+    main(['study', str(folder / 'small.yaml'), '--data-dir', str(fashion_mnist_root), '--output', str(folder / 'out')])
+    return folder / 'out' / 'small'
+
+
+def _summary(run_dir):
+    return json.loads((run_dir / 'summary.json').read_text())
+
+
+def test_each_run_has_a_row_per_epoch_and_its_measured_costs(small_study):
+    study = study_from_dict(SMALL_STUDY)
+    for run in study.models:
+        run_dir = small_study / run.name
+        with (run_dir / 'metrics.csv').open() as f:
+            rows = list(csv.DictReader(f))
+        assert [int(float(row['epoch'])) for row in rows] == [0, 1] and list(rows[0]) == list(METRICS_FIELDS)
+        assert all(float(row['epoch_time_s']) > 0 and 0 <= float(row['val_top1']) <= 100 for row in rows)
+        summary = _summary(run_dir)
+        model = create_run_model(study, run)
+        assert summary['params'] == sum(p.numel() for p in model.parameters())
+        assert summary['flops'] == count_flops(model, (1, 28, 28))
+        assert summary['latency_ms'] > 0 and summary['peak_train_memory_mib'] > 0
+        assert summary['top1'] == float(rows[-1]['val_top1'])
+        assert yaml.safe_load((run_dir / 'config.yaml').read_text())['run']['model'] == run.model
+        assert not list(run_dir.glob('*.pth.tar')), 'training checkpoints are removed once the weights are saved'
+
+
+def test_weights_load_back_with_pretrained_true_and_reproduce_the_validation_accuracy(small_study, fashion_mnist_root):
+    study = study_from_dict(SMALL_STUDY)
+    _, loader_val = study_run._loaders(study, fashion_mnist_root)
+    for run in study.models:
+        model = timm.create_model(f'local-dir:{small_study / run.name / "weights"}', pretrained=True).eval()
+        assert model.pretrained_cfg['input_size'] == (1, 28, 28)
+        with torch.no_grad():
+            correct = sum((model(x).argmax(-1) == y).sum().item() for x, y in loader_val)
+        assert 100 * correct / len(loader_val.dataset) == pytest.approx(_summary(small_study / run.name)['top1'])
+
+
+def test_report_has_the_table_and_the_plots(small_study):
+    table = (small_study / 'results.md').read_text()
+    assert 'vit_cifar' in table and 'swin_small' in table and 'MFLOPs' in table
+    with (small_study / 'results.csv').open() as f:
+        assert [row['run'] for row in csv.DictReader(f)] == ['vit_cifar', 'swin_small']
+    for name in [plot[0] for plot in SCATTER_PLOTS] + ['training_curves.png']:
+        assert (small_study / name).read_bytes()[:8] == PNG_SIGNATURE, name
+
+
+def _count_epochs(monkeypatch, interrupt_at=None):
+    """ Count _train_one_epoch calls; raise KeyboardInterrupt (Ctrl-C) on call number interrupt_at. """
+    calls = []
+    train_one_epoch = study_run._train_one_epoch
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs['desc'])
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return train_one_epoch(*args, **kwargs)
+    monkeypatch.setattr(study_run, '_train_one_epoch', counted)
+    return calls
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch_and_finished_runs_are_skipped(
+        tmp_path, fashion_mnist_root, monkeypatch):
+    config = dict(SMALL_STUDY, models=['vit_cifar'], recipe=dict(SMALL_STUDY['recipe'], epochs=3, mixup=0.8))
+    study = study_from_dict(config)
+    calls = _count_epochs(monkeypatch, interrupt_at=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, fashion_mnist_root, tmp_path)
+    run_dir = tmp_path / 'small' / 'vit_cifar'
+    first_epoch = (run_dir / 'metrics.csv').read_text()
+    assert (run_dir / 'last.pth.tar').exists() and not (run_dir / 'summary.json').exists()
+
+    calls = _count_epochs(monkeypatch)
+    run_study(study, fashion_mnist_root, tmp_path)
+    assert calls == ['vit_cifar epoch 2/3', 'vit_cifar epoch 3/3']  # epoch 1 was not trained again
+    assert (run_dir / 'metrics.csv').read_text().startswith(first_epoch)
+    assert _summary(run_dir)['epochs'] == 3
+
+    calls = _count_epochs(monkeypatch)
+    run_study(study, fashion_mnist_root, tmp_path)
+    assert calls == []
+
+
+def test_peak_training_memory_grows_with_the_batch():
+    model = timm.create_model('vit_cifar', in_chans=1, img_size=28)
+    small, large = (peak_training_memory_mib(model, (1, 28, 28), batch, torch.device('cpu')) for batch in (8, 256))
+    assert large > 4 * small > 0
+
+
+def test_default_preset_has_one_small_model_of_every_family():
+    study = load_study('default')
+    families = {model_entrypoint(name).__module__ for name in list_models()}
+    assert {model_entrypoint(run.model).__module__ for run in study.models} == families
+    assert all(sum(p.numel() for p in create_run_model(study, run).parameters()) < 3_000_000 for run in study.models)
+
+
+def test_full_preset_trains_every_model_with_the_fashion_mnist_recipe_of_train_configs():
+    study = load_study('full')
+    assert [run.model for run in study.models] == list_models() and study.train_samples is None
+    recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in study.recipe.__dict__.items()}
+    assert {k: recipe[k] for k in FASHION_MNIST_RECIPE} == FASHION_MNIST_RECIPE
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(models=['no_such_model']), 'Unknown model'),
+    (dict(data_set='imagenet'), 'data_set must be one of'),
+    (dict(recipe=dict(learning_rate=1e-3)), 'Unknown recipe keys'),
+    (dict(models=['vit_cifar', 'vit_cifar']), 'unique'),
+    (dict(epochs=3), 'Unknown study keys'),
+])
+def test_a_wrong_study_is_refused_with_a_message(change, message):
+    with pytest.raises(ValueError, match=message):
+        study_from_dict(dict(SMALL_STUDY, **change))

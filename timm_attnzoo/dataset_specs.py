@@ -1,0 +1,48 @@
+""" The seeds' data sets as timm reads them: the dataset name, input size, classes and statistics that timm's
+train.py and `attnzoo study` take, and the `--data-dir` each has after `attnzoo prepare-data --root DIR`.
+
+The torch/ data sets load through torchvision inside timm's dataset factory; STL-10, Tiny ImageNet and
+ImageNet-100 are class folders for timm's folder reader (no dataset name; its 'validation' split finds val/).
+The folder data sets are ImageNet photographs or crops of them and use ImageNet's statistics.
+"""
+from dataclasses import dataclass
+from typing import Any, Dict, Tuple
+
+import timm
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from .constants import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD
+
+
+@dataclass(frozen=True)
+class DataSetSpec:
+    dataset: str  # timm's dataset name; '' is the folder reader
+    input_size: Tuple[int, int, int]
+    num_classes: int
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    data_dir: str  # --data-dir, relative to prepare-data's --root DIR
+
+    def train_py_args(self) -> Dict[str, Any]:
+        """ The data set's arguments of timm's train.py. """
+        args = {'dataset': self.dataset} if self.dataset else {}
+        return dict(
+            args, num_classes=self.num_classes, input_size=list(self.input_size), mean=list(self.mean),
+            std=list(self.std), crop_pct=1.0)
+
+
+DATA_SETS = {
+    'fashion_mnist': DataSetSpec('torch/fashion_mnist', (1, 28, 28), 10, FASHION_MNIST_MEAN, FASHION_MNIST_STD, 'DIR'),
+    'mnist': DataSetSpec('torch/mnist', (1, 28, 28), 10, MNIST_MEAN, MNIST_STD, 'DIR'),
+    'cifar10': DataSetSpec('torch/cifar10', (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, 'DIR'),
+    'stl10': DataSetSpec('', (3, 96, 96), 10, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, 'DIR/stl10'),
+    'tiny_imagenet': DataSetSpec('', (3, 64, 64), 200, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, 'DIR/tiny_imagenet'),
+    'imagenet100': DataSetSpec('', (3, 224, 224), 100, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, 'DIR/imagenet100'),
+}
+
+
+def size_kwargs(model_name: str, data_set: str) -> Dict[str, Any]:
+    """ img_size for a fixed-size model whose default size is not the data set's (train.py passes no size). """
+    size = DATA_SETS[data_set].input_size[-1]
+    fixed = timm.models.get_pretrained_cfg(model_name).fixed_input_size
+    return {'img_size': size} if fixed and size != 32 else {}
