@@ -13,6 +13,7 @@ import torch.nn.functional as F
 import yaml
 from timm.data import resolve_data_config
 from timm.optim import create_optimizer_v2, optimizer_kwargs
+from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 
 from timm_attnzoo.train_configs import all_train_configs, written_folders
 
@@ -71,7 +72,11 @@ def test_config_builds_its_model_as_train_py_does_and_takes_a_training_step(path
         **config.get('model_kwargs', {}))
     data_config = resolve_data_config(config, model=model)
     x = torch.randn(2, *data_config['input_size'])
-    optimizer = create_optimizer_v2(model, **optimizer_kwargs(SimpleNamespace(momentum=0.9, **config)))  # as train.py
+    cfg = SimpleNamespace(momentum=0.9, **config)
+    optimizer = create_optimizer_v2(model, **optimizer_kwargs(cfg))  # as train.py
+    scheduler, _ = create_scheduler_v2(optimizer, **scheduler_kwargs(cfg), updates_per_epoch=100)
+    assert scheduler is not None, 'train.py reads the scheduler (t_in_epochs) even for a constant lr'
+
     loss = F.cross_entropy(model.train()(x), torch.tensor([0, 1]))
     loss.backward()
     optimizer.step()

@@ -21,6 +21,8 @@ from .registry import list_models
 # timm's transforms do not have (a 32 crop of the 40x40 padded image covers 64% of it)
 PAD_CROP_AUG = dict(scale=[0.64, 1.0], ratio=[0.75, 1.3333333333333333], hflip=0.5, color_jitter=0.0)
 NO_AUG = dict(scale=[1.0, 1.0], ratio=[1.0, 1.0], hflip=0.0, color_jitter=0.0)
+# a constant lr: train.py needs a scheduler (it logs the scheduler's t_in_epochs), so a step that never decays
+CONSTANT_LR = dict(sched='step', decay_rate=1.0, warmup_epochs=0)
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,7 @@ PERFORMER_FEATURES = (16, 32, 64, 128, 256)
 
 def performer_pattern_configs() -> List[TrainConfig]:
     """ The hybrid Performer seed: AdamW 3e-4, weight decay 0.05, batch 128, 40 epochs at a constant lr. """
-    recipe = dict(batch_size=128, epochs=40, opt='adamw', lr=3e-4, weight_decay=0.05, sched='none',
-                  warmup_epochs=0, smoothing=0.0)
+    recipe = dict(batch_size=128, epochs=40, opt='adamw', lr=3e-4, weight_decay=0.05, smoothing=0.0, **CONSTANT_LR)
     configs = []
     for data_set, aug in (('mnist', NO_AUG), ('cifar10', PAD_CROP_AUG)):
         for model, pattern in PERFORMER_PATTERNS.items():
@@ -178,8 +179,7 @@ PERCEIVER_IO_SIZES = {  # the seed's Perceiver IO per data set (docs/models.md)
     'tiny_imagenet': dict(decoder_query_dim=200, cross_head_dim=64, latent_head_dim=64),
 }
 FROM_SCRATCH_RECIPE = dict(  # the Perceiver seed's AdamW (torch's default weight decay) at a constant lr
-    batch_size=128, epochs=100, opt='adamw', lr=3e-4, weight_decay=0.01, sched='none', warmup_epochs=0,
-    smoothing=0.0, **PAD_CROP_AUG)
+    batch_size=128, epochs=100, opt='adamw', lr=3e-4, weight_decay=0.01, smoothing=0.0, **CONSTANT_LR, **PAD_CROP_AUG)
 
 
 def from_scratch_configs() -> List[TrainConfig]:
