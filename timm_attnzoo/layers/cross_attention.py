@@ -8,7 +8,7 @@ With no context given the array attends to itself, which is the Perceiver's late
 Computed through `F.scaled_dot_product_attention`. Projections are laid out as perceiver-pytorch's
 `Attention` (no bias on q and kv, bias on the output), the implementation the seed trained.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -48,12 +48,28 @@ class CrossAttention(nn.Module):
         self.proj = nn.Linear(inner_dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def split_heads(
+            self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """ x (B, N, dim), context (B, M, context_dim) -> q (B, h, N, d), k and v (B, h, M, d). """
         context = x if context is None else context
         B, N, _ = x.shape
         M = context.shape[1]
-        q = self.q(x).reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)  # B, h, N, d
+        q = self.q(x).reshape(B, N, self.num_heads, self.head_dim).transpose(1, 2)
         k, v = self.kv(context).reshape(B, M, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)  # B, h, N, d
-        x = x.transpose(1, 2).reshape(B, N, self.num_heads * self.head_dim)
-        return self.proj_drop(self.proj(x))
+        return q, k, v
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ softmax(q k^T / sqrt(d)), (B, h, N, M): each query's weights over the context. """
+        return (q @ k.transpose(-2, -1) * self.head_dim ** -0.5).softmax(dim=-1)
+
+    def merge_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """ (B, h, N, d) -> (B, N, dim) through the output projection. """
+        B, h, N, d = x.shape
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, h * d)))
+
+    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.merge_heads(self.attend(*self.split_heads(x, context)))

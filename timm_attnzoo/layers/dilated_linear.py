@@ -123,29 +123,63 @@ class DilatedLinearAttention(QKVAttention):
         prefix_out = F.scaled_dot_product_attention(q[:, :, :P], k, v, dropout_p=dropout_p)  # B, h, P, d
         return torch.cat([prefix_out, out], dim=2)
 
-    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        N = x.shape[1]
+    def _check_num_tokens(self, N: int) -> None:
         expected = self.num_prefix_tokens + self.grid_size[0] * self.grid_size[1]
         if N != expected:
             raise ValueError(
                 f'DilatedLinearAttention was built for a {self.grid_size[0]}x{self.grid_size[1]} patch grid plus '
                 f'{self.num_prefix_tokens} prefix tokens ({expected} tokens) but got N={N}. Build the model for '
                 f'this input size (img_size=...) or call model.set_input_size(img_size=...).')
-        self.reject_mask(attn_mask, is_causal)
-        q, k, v = self.split_heads(x)
-        outputs: List[torch.Tensor] = []
+
+    def _head_groups(self) -> List[Tuple[slice, Optional[int]]]:
+        """ (heads, dilation) of each group of local heads, then (heads, None) for the linear heads. """
+        groups = []
         if self.num_local_heads:
-            group = self.num_local_heads // len(self.dilations)
-            for i, dilation in enumerate(self.dilations):
-                heads = slice(i * group, (i + 1) * group)
-                outputs.append(self._local_attention(q[:, heads], k[:, heads], v[:, heads], dilation))
+            size = self.num_local_heads // len(self.dilations)
+            groups += [(slice(i * size, (i + 1) * size), dilation) for i, dilation in enumerate(self.dilations)]
         if self.num_local_heads < self.num_heads:
-            heads = slice(self.num_local_heads, self.num_heads)
-            with torch.autocast(device_type=x.device.type, enabled=False):
+            groups.append((slice(self.num_local_heads, self.num_heads), None))
+        return groups
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        self._check_num_tokens(q.shape[2])
+        outputs: List[torch.Tensor] = []
+        for heads, dilation in self._head_groups():
+            if dilation is not None:
+                outputs.append(self._local_attention(q[:, heads], k[:, heads], v[:, heads], dilation))
+                continue
+            with torch.autocast(device_type=q.device.type, enabled=False):
                 linear_out = linear_attention(
                     F.elu(q[:, heads].float()) + 1, F.elu(k[:, heads].float()) + 1, v[:, heads].float())
             outputs.append(linear_out.to(v.dtype))
-        return self.merge_heads(torch.cat(outputs, dim=1))
+        return torch.cat(outputs, dim=1)
+
+    def _same_window(self, dilation: int) -> torch.Tensor:
+        """ (N, N) True where query n may attend to key m: prefix queries to every key, grid queries to the
+        prefix keys and to the keys of their own dilated window. """
+        P, (H, W) = self.num_prefix_tokens, self.grid_size
+        span = self.window_size * dilation
+        rows, cols = torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij')
+        window_id = torch.stack([rows // span, rows % dilation, cols // span, cols % dilation], dim=-1).reshape(H * W, 4)
+        allowed = torch.ones(P + H * W, P + H * W, dtype=torch.bool)
+        allowed[P:, P:] = (window_id[:, None] == window_id[None, :]).all(dim=-1)
+        return allowed
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ Per head group: the window softmax scattered to (N, N), or elu(Q)+1 (elu(K)+1)^T with each row
+        divided by its sum; (B, h, N, N) float32. """
+        self._check_num_tokens(q.shape[2])
+        matrices = []
+        for heads, dilation in self._head_groups():
+            q_group, k_group = q[:, heads].float(), k[:, heads].float()
+            if dilation is not None:
+                scores = q_group @ k_group.transpose(-2, -1) * self.head_dim ** -0.5
+                allowed = self._same_window(dilation).to(q.device)
+                matrices.append(scores.masked_fill(~allowed, float('-inf')).softmax(dim=-1))
+                continue
+            scores = (F.elu(q_group) + 1) @ (F.elu(k_group) + 1).transpose(-2, -1)
+            matrices.append(scores / scores.sum(dim=-1, keepdim=True))
+        return torch.cat(matrices, dim=1)
 
     def set_grid_size(self, grid_size: Sequence[int]) -> None:
         """ Re-lay the windows for another patch grid (the layer has no grid-shaped parameters). """

@@ -119,13 +119,26 @@ class LambdaLayer(nn.Module):
         if self.pos_emb is not None:
             trunc_normal_(self.pos_emb, std=.02)
 
-    def position_embeddings(self) -> torch.Tensor:
-        """ E of the 'relative' or 'learned' kind as (n, m, |k|, |u|). """
-        if self.rel_pos_indices is None:
-            return self.pos_emb
-        return self.pos_emb[self.rel_pos_indices[0], self.rel_pos_indices[1]]
+    def position_embeddings(self, feat_size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """ E as (n, m, |k|, |u|): the 'relative' or 'learned' table, or for 'conv' the lambda convolution's
+        kernel laid out densely over a `feat_size` map (zero outside the r x r scope; O(M^2), for inspection). """
+        if self.conv_lambda is None:
+            if self.rel_pos_indices is None:
+                return self.pos_emb
+            return self.pos_emb[self.rel_pos_indices[0], self.rel_pos_indices[1]]
+        weight = self.conv_lambda.weight[..., 0]  # |k|, |u|, r, r
+        half = weight.shape[-1] // 2
+        rows, cols = torch.meshgrid(*(torch.arange(s, device=weight.device) for s in feat_size), indexing='ij')
+        rows, cols = rows.reshape(-1), cols.reshape(-1)
+        tap_row = rows[None, :] - rows[:, None] + half  # n, m: the kernel tap that carries m to n
+        tap_col = cols[None, :] - cols[:, None] + half
+        in_scope = (tap_row - half).abs().le(half) & (tap_col - half).abs().le(half)
+        embeddings = weight[:, :, tap_row.clamp(0, 2 * half), tap_col.clamp(0, 2 * half)]  # |k|, |u|, n, m
+        return (embeddings * in_scope).permute(2, 3, 0, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def split_heads(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """ (B, C, H, W) -> q (B, |h|, |k|, M), keys softmaxed over the positions m (B, |k|, |u|, M) and
+        v (B, |v|, |u|, M), with the batch norms applied. """
         B, C, H, W = x.shape
         if self.feat_size is not None and (H, W) != self.feat_size:
             raise ValueError(
@@ -137,6 +150,25 @@ class LambdaLayer(nn.Module):
         q = self.norm_q(q).reshape(B, h, K, M)
         k = F.softmax(k.reshape(B, K, U, M), dim=-1)  # normalized over the context positions m
         v = self.norm_v(v).reshape(B, V, U, M)
+        return q, k, v
+
+    def attention_matrix(
+            self, q: torch.Tensor, k: torch.Tensor, feat_size: Tuple[int, int], part: str = 'both') -> torch.Tensor:
+        """ The weights y_n = sum_m A[n, m] v_m implies: A[n, (u, m)] = q_n . (softmax(K)_m + E_nm), as
+        (B, |h|, N, |u| * M) with |u| = 1 the usual (N, M); `part` 'content' or 'position' keeps one term. """
+        B, h, K, M = q.shape
+        matrix = 0
+        if part in ('both', 'content'):
+            matrix = matrix + torch.einsum('bhkn,bkum->bhnum', q, k)
+        if part in ('both', 'position'):
+            matrix = matrix + torch.einsum('bhkn,nmku->bhnum', q, self.position_embeddings(feat_size))
+        return matrix.reshape(B, h, M, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        M = H * W
+        h, K, V, U = self.num_heads, self.dim_qk, self.dim_v, self.intra_depth
+        q, k, v = self.split_heads(x)
 
         content_lambda = torch.einsum('bkum,bvum->bkv', k, v)
         if self.conv_lambda is not None:

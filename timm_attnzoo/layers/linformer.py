@@ -9,7 +9,7 @@ sequence length, so a layer only runs at the length it was built for; `resample_
 carries a trained projection to another patch grid the way timm resamples position embeddings.
 """
 import math
-from typing import List, Optional
+from typing import List
 
 import torch
 import torch.nn as nn
@@ -62,20 +62,27 @@ class LinformerAttention(QKVAttention):
         if self.proj_v is not None:
             nn.init.uniform_(self.proj_v, -bound, bound)
 
-    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        N = x.shape[1]
+    def _check_seq_len(self, N: int) -> None:
         if N != self.seq_len:
             raise ValueError(
                 f'LinformerAttention was built for seq_len={self.seq_len} tokens but got N={N}. Build the model '
                 f'for this input size (img_size=...) or call model.set_input_size(img_size=...), which resamples '
                 f'the sequence projections; loading a checkpoint of another size resamples them too.')
-        self.reject_mask(attn_mask, is_causal)
-        q, k, v = self.split_heads(x)
-        proj_v = self.proj_k if self.proj_v is None else self.proj_v
+
+    def _value_projection(self) -> torch.Tensor:
+        return self.proj_k if self.proj_v is None else self.proj_v
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        self._check_seq_len(k.shape[2])
         k = self.proj_k.transpose(0, 1) @ k  # B, h, k, head_dim
-        v = proj_v.transpose(0, 1) @ v  # B, h, k, head_dim
-        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
-        return self.merge_heads(x)
+        v = self._value_projection().transpose(0, 1) @ v  # B, h, k, head_dim
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ softmax(Q (E K)^T / sqrt(d)) F, (B, h, N, N): rows need not sum to one, F is free. """
+        self._check_seq_len(k.shape[2])
+        weights = (q @ (self.proj_k.transpose(0, 1) @ k).transpose(-2, -1) * self.head_dim ** -0.5).softmax(dim=-1)
+        return weights @ self._value_projection().transpose(0, 1)  # B, h, N, N
 
     def set_seq_len(self, new_grid: List[int], old_grid: List[int], num_prefix_tokens: int) -> None:
         """ Resample the projections for another patch grid (see `resample_linformer_projection`). """

@@ -15,7 +15,7 @@ landmark and the layer is exact softmax attention up to the pseudo-inverse itera
 
 Numerics: A~ and the pseudo-inverse iteration run in float32 with autocast off.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -83,21 +83,44 @@ class NystromAttention(QKVAttention):
             num_heads, num_heads, (residual_conv_kernel, 1), padding=(residual_conv_kernel // 2, 0),
             groups=num_heads, bias=False)
 
-    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        self.reject_mask(attn_mask, is_causal)
-        q, k, v = self.split_heads(x)
-        num_landmarks = min(self.num_landmarks, x.shape[1])
-        q_landmarks = segment_means(q, num_landmarks)  # B, h, m, d
-        k_landmarks = segment_means(k, num_landmarks)  # B, h, m, d
-        dropout_p = self.attn_drop if self.training else 0.
+    def _landmarks(self, q: torch.Tensor, k: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        num_landmarks = min(self.num_landmarks, q.shape[2])
+        return segment_means(q, num_landmarks), segment_means(k, num_landmarks)  # B, h, m, d
 
-        landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
-        with torch.autocast(device_type=x.device.type, enabled=False):
+    def _landmark_kernel_pinv(self, q_landmarks: torch.Tensor, k_landmarks: torch.Tensor) -> torch.Tensor:
+        """ Z* ~= pinv(softmax(Q~ K~^T / sqrt(d))), (B, h, m, m) float32 with autocast off. """
+        with torch.autocast(device_type=q_landmarks.device.type, enabled=False):
             scale = self.head_dim ** -0.5
-            kernel = (q_landmarks.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, m
-            landmark_values = iterative_pinv(kernel, self.pinv_iterations) @ landmark_values.float()
+            kernel = (q_landmarks.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)
+            return iterative_pinv(kernel, self.pinv_iterations)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        q_landmarks, k_landmarks = self._landmarks(q, k)
+        dropout_p = self.attn_drop if self.training else 0.
+        landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
+        landmark_values = self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ landmark_values.float()
         out = F.scaled_dot_product_attention(
             q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
         if self.residual_conv is not None:
             out = out + self.residual_conv(v)
-        return self.merge_heads(out)
+        return out
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ softmax(Q K~^T / sqrt(d)) Z* softmax(Q~ K^T / sqrt(d)), plus the banded matrix of the residual
+        convolution on V when there is one: (B, h, N, N) float32. """
+        q_landmarks, k_landmarks = self._landmarks(q, k)
+        scale = self.head_dim ** -0.5
+        to_landmarks = (q.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, N, m
+        from_landmarks = (q_landmarks.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, N
+        matrix = to_landmarks @ self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ from_landmarks
+        if self.residual_conv is not None:
+            matrix = matrix + self._residual_conv_matrix(q.shape[2]).to(matrix.dtype)
+        return matrix
+
+    def _residual_conv_matrix(self, N: int) -> torch.Tensor:
+        """ The depthwise convolution along the sequence as (h, N, N): entry (n, n + j) is tap j + K // 2. """
+        taps = self.residual_conv.weight[:, 0, :, 0]  # h, K
+        half = taps.shape[1] // 2
+        offsets = torch.arange(N, device=taps.device)[None, :] - torch.arange(N, device=taps.device)[:, None]  # m - n
+        in_scope = offsets.abs() <= half
+        return torch.where(in_scope, taps[:, (offsets + half).clamp(0, taps.shape[1] - 1)], taps.new_zeros(()))

@@ -20,8 +20,6 @@ every `feature_redraw_interval` steps; the owning model calls it once per traini
 gradient-checkpointed region, so a recomputed forward sees the same features. Eval never redraws.
 """
 import math
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
@@ -114,11 +112,15 @@ class PerformerAttention(QKVAttention):
         shift = exponent.amax(dim=-1 if is_query else (-2, -1), keepdim=True)
         return torch.exp(exponent - shift) / math.sqrt(self.num_features)
 
-    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
-        self.reject_mask(attn_mask, is_causal)
-        q, k, v = self.split_heads(x)
-        with torch.autocast(device_type=x.device.type, enabled=False):
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=q.device.type, enabled=False):
             q_features = self.feature_map(q.float(), is_query=True)
             k_features = self.feature_map(k.float(), is_query=False)
             x = linear_attention(q_features, k_features, v.float())  # B, h, N, d
-        return self.merge_heads(x.to(v.dtype))
+        return x.to(v.dtype)
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ phi(Q) phi(K)^T, each row divided by its sum: (B, h, N, N) float32. """
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            scores = self.feature_map(q.float(), is_query=True) @ self.feature_map(k.float(), is_query=False).transpose(-2, -1)
+            return scores / scores.sum(dim=-1, keepdim=True)

@@ -1,5 +1,11 @@
 """ What every efficient attention of the zoo shares: the fused QKV projection into heads and the output
-projection, as in timm's `Attention`, around a mechanism that mixes the tokens of each head. """
+projection, as in timm's `Attention`, around a mechanism that mixes the tokens of each head.
+
+A mechanism is two methods on the heads: `attend(q, k, v)`, what the layer computes, and
+`attention_matrix(q, k)`, the (B, h, N, N) matrix A it implies, so that A @ v equals `attend(q, k, v)`
+(in eval mode). For softmax attention A is the attention itself; for the efficient ones it is the
+approximation materialized, O(N^2) memory, meant for inspection at small N.
+"""
 from typing import Optional, Tuple
 
 import torch
@@ -36,6 +42,18 @@ class QKVAttention(nn.Module):
         """ (B, h, N, d) -> (B, N, C), through the output projection if there is one. """
         B, h, N, d = x.shape
         return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, N, h * d)))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """ q, k, v (B, h, N, d) -> (B, h, N, d): the mechanism. """
+        raise NotImplementedError
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ q, k (B, h, N, d) -> A (B, h, N, N) with A @ v == attend(q, k, v). """
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, is_causal: bool = False) -> torch.Tensor:
+        self.reject_mask(attn_mask, is_causal)
+        return self.merge_heads(self.attend(*self.split_heads(x)))
 
     def reject_mask(self, attn_mask: Optional[torch.Tensor], is_causal: bool) -> None:
         """ timm's blocks pass attn_mask / is_causal; the efficient mechanisms mix tokens without a mask. """

@@ -55,11 +55,16 @@ class WindowAttention(QKVAttention):
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(N, N, -1)
         return bias.permute(2, 0, 1).unsqueeze(0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.split_heads(x)
-        bias = None
-        if self.relative_position_bias_table is not None:
-            bias = self.relative_position_bias().to(q.dtype)
-        x = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.)  # B_, heads, N, head_dim
-        return self.merge_heads(x)
+    def _bias(self, dtype: torch.dtype):
+        return None if self.relative_position_bias_table is None else self.relative_position_bias().to(dtype)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """ q, k, v (B * num_windows, heads, Wh * Ww, head_dim) -> the same shape. """
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=self._bias(q.dtype), dropout_p=self.attn_drop if self.training else 0.)
+
+    def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """ softmax(q k^T / sqrt(d) + B) within each window, (B * num_windows, heads, Wh * Ww, Wh * Ww). """
+        scores = q @ k.transpose(-2, -1) * self.head_dim ** -0.5
+        bias = self._bias(q.dtype)
+        return (scores if bias is None else scores + bias).softmax(dim=-1)
