@@ -11,10 +11,10 @@ from timm.models import model_entrypoint
 
 from timm_attnzoo.cli import main
 from timm_attnzoo.flops import count_flops
+from timm_attnzoo.measure import peak_training_memory_mib
 from timm_attnzoo.registry import list_models
 from timm_attnzoo.study import load_study, run_study, study_from_dict
 from timm_attnzoo.study import run as study_run
-from timm_attnzoo.study.measure import peak_training_memory_mib
 from timm_attnzoo.study.report import SCATTER_PLOTS
 from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
 from timm_attnzoo.train_configs import FASHION_MNIST_RECIPE

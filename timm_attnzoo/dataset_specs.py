@@ -6,10 +6,12 @@ ImageNet-100 are class folders for timm's folder reader (no dataset name; its 'v
 The folder data sets are ImageNet photographs or crops of them and use ImageNet's statistics.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from pathlib import Path
+from typing import Any, Dict, Tuple, Union
 
 import timm
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_dataset
 
 from .constants import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD
 
@@ -41,8 +43,26 @@ DATA_SETS = {
 }
 
 
+def img_size_kwargs(model_name: str, img_size: int) -> Dict[str, Any]:
+    """ img_size for a fixed-size model whose default size is not `img_size`; nothing for a model of any size. """
+    cfg = timm.models.get_pretrained_cfg(model_name)
+    return {'img_size': img_size} if cfg.fixed_input_size and img_size != cfg.input_size[-1] else {}
+
+
 def size_kwargs(model_name: str, data_set: str) -> Dict[str, Any]:
     """ img_size for a fixed-size model whose default size is not the data set's (train.py passes no size). """
-    size = DATA_SETS[data_set].input_size[-1]
-    fixed = timm.models.get_pretrained_cfg(model_name).fixed_input_size
-    return {'img_size': size} if fixed and size != 32 else {}
+    return img_size_kwargs(model_name, DATA_SETS[data_set].input_size[-1])
+
+
+def test_dataset(data_set: str, data_root: Union[str, Path]):
+    """ The test split of `data_set` laid out under `data_root` by `attnzoo prepare-data`, through timm's factory. """
+    spec = DATA_SETS[data_set]
+    return create_dataset(spec.dataset, root=spec.data_dir.replace('DIR', str(data_root)), split='validation')
+
+
+def test_image(data_set: str, data_root: Union[str, Path], index: int) -> Image.Image:
+    """ Image `index` of the test split of `data_set`. """
+    dataset = test_dataset(data_set, data_root)
+    if not 0 <= index < len(dataset):
+        raise ValueError(f'index={index} is outside the {len(dataset)} test images of {data_set}.')
+    return dataset[index][0]

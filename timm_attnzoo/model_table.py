@@ -2,7 +2,7 @@
 import csv
 import io
 import json
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import timm
 
@@ -42,8 +42,25 @@ def model_rows(model_names: Sequence[str] = ()) -> List[Dict[str, object]]:
     return rows
 
 
-def format_rows(rows: List[Dict[str, object]], fmt: str = 'table') -> str:
-    """ rows as an aligned text table ('table'), CSV or JSON. FLOPs in the table are in millions (M). """
+class Column(NamedTuple):
+    """ A column of a text table: its header, its cell from a row, and left alignment for text (numbers go right). """
+    header: str
+    cell: Callable[[Dict[str, object]], str]
+    left: bool = False
+
+
+MODEL_COLUMNS = (
+    Column('model', lambda row: row['model'], left=True),
+    Column('attention', lambda row: row['attention'], left=True),
+    Column('params', lambda row: f"{row['params']:,}"),
+    Column('MFLOPs', lambda row: f"{row['flops'] / 1e6:.2f}"),
+    Column('input', lambda row: row['input_size']),
+)
+
+
+def format_rows(rows: List[Dict[str, object]], fmt: str = 'table', columns: Sequence[Column] = MODEL_COLUMNS) -> str:
+    """ rows as an aligned text table of `columns` ('table'), or every field of every row as CSV or JSON.
+    The models listing's table has FLOPs in millions (M). """
     if fmt == 'json':
         return json.dumps(rows, indent=2)
     if fmt == 'csv':
@@ -52,8 +69,10 @@ def format_rows(rows: List[Dict[str, object]], fmt: str = 'table') -> str:
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue()
-    header = ['model', 'attention', 'params', 'MFLOPs', 'input']
-    lines = [[r['model'], r['attention'], f"{r['params']:,}", f"{r['flops'] / 1e6:.2f}", r['input_size']] for r in rows]
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines)]
-    fmt_line = lambda cells: '  '.join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    return '\n'.join([fmt_line(header), fmt_line(['-' * w for w in widths])] + [fmt_line(line) for line in lines])
+    lines = [[column.header for column in columns]] + [[column.cell(row) for column in columns] for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+
+    def fmt_line(cells: Sequence[str]) -> str:
+        return '  '.join(
+            cell.ljust(width) if column.left else cell.rjust(width) for cell, width, column in zip(cells, widths, columns))
+    return '\n'.join([fmt_line(lines[0]), fmt_line(['-' * w for w in widths])] + [fmt_line(line) for line in lines[1:]])

@@ -6,7 +6,7 @@ import timm
 import torch
 import torch.nn as nn
 
-from ..conftest import FEATURE_MAP_MODELS, ZOO_MODELS
+from ..conftest import FEATURE_MAP_MODELS, ZOO_MODELS, eval_model
 
 
 def _input(model, batch_size=2):
@@ -34,7 +34,7 @@ def test_every_model_is_registered_with_timm():
 
 @pytest.mark.parametrize('model_name', ZOO_MODELS)
 def test_pretrained_cfg_points_at_real_layers(model_name):
-    model = timm.create_model(model_name)
+    model = eval_model(model_name)
     cfg = model.pretrained_cfg
     assert cfg['input_size'] == (3, 32, 32) and cfg['num_classes'] == 10
     assert len(cfg['mean']) == len(cfg['std']) == 3
@@ -67,7 +67,7 @@ def test_forward_features_head_and_classifier_reset(model_name):
 
 @pytest.mark.parametrize('model_name', ZOO_MODELS)
 def test_weight_decay_exclusions_and_layer_groups_name_real_parameters(model_name):
-    model = timm.create_model(model_name)
+    model = eval_model(model_name)
     names = [n for n, _ in model.named_parameters()]
     for pattern in getattr(model, 'no_weight_decay', set)():
         # timm's optimizer factory matches these names with fnmatch; some ViT names are absent by configuration
@@ -147,7 +147,7 @@ def test_bf16_autocast_is_finite_and_gradients_reach_every_parameter(model_name)
 
 @pytest.mark.parametrize('model_name', ZOO_MODELS)
 def test_wrong_channel_count_gets_a_value_error_naming_in_chans(model_name):
-    model = timm.create_model(model_name)
+    model = eval_model(model_name)
     with pytest.raises(ValueError, match='in_chans=3.*in_chans=1'):
         model(torch.randn(1, 1, 32, 32))
 
@@ -161,6 +161,6 @@ def test_features_only_backbone_checks_the_channel_count(model_name):
 
 @pytest.mark.parametrize('model_name', [name for name in ZOO_MODELS if is_fixed_size(name)])
 def test_wrong_image_size_of_a_fixed_size_model_gets_a_value_error_naming_img_size(model_name):
-    model = timm.create_model(model_name)
+    model = eval_model(model_name)
     with pytest.raises(ValueError, match=r'img_size=\(32, 32\).*img_size=\(28, 28\)'):
         model(torch.randn(1, 3, 28, 28))

@@ -31,7 +31,7 @@ from torch.utils.data import Subset
 from tqdm import tqdm
 
 from ..dataset_specs import DATA_SETS, DataSetSpec, size_kwargs
-from .measure import model_costs
+from ..measure import model_costs
 from .spec import ModelRun, Study
 
 METRICS_FIELDS = ('epoch', 'lr', 'epoch_time_s', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5')
