@@ -312,13 +312,14 @@ def plot_attention_map(
     rows = math.ceil((len(panels) + 1) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows + 0.4), squeeze=False)
     H, W = image.shape[:2]
+    pixel_extent = (-0.5, W - 0.5, H - 0.5, -0.5)  # the map's cells cover the image's pixels edge to edge
     for ax in axes.flat:
         ax.axis('off')
     axes.flat[0].imshow(image.squeeze(-1).numpy(), cmap='gray')
     axes.flat[0].set_title('input', fontsize=8)
     for ax, (label, panel) in zip(axes.flat[1:], panels):
         ax.imshow(image.squeeze(-1).numpy(), cmap='gray')
-        ax.imshow(panel.float().numpy(), cmap='inferno', alpha=0.6, extent=(0, W, H, 0), interpolation='nearest')
+        ax.imshow(panel.float().numpy(), cmap='inferno', alpha=0.6, extent=pixel_extent, interpolation='nearest')
         ax.set_title(label, fontsize=8)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
