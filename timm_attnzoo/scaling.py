@@ -37,7 +37,7 @@ from tqdm import tqdm
 from .dataset_specs import img_size_kwargs
 from .flops import count_flops
 from .layers import ATTENTION_LAYERS, CrossAttention, LambdaLayer, create_attention
-from .measure import peak_memory_mib, time_calls, training_step
+from .measure import peak_training_memory_mib, training_step_timing
 from .model_table import Column, format_rows
 
 LAYER_MECHANISMS = (*ATTENTION_LAYERS, 'lambda', 'cross_attention')
@@ -91,11 +91,11 @@ def measure_point(
 ) -> Dict[str, float]:
     """ A sweep point: training step time (median and half IQR), its peak memory, and forward FLOPs of a sample. """
     module = module.to(device)
-    x = torch.randn(batch_size, *input_size, device=device)
-    timing = time_calls(lambda: training_step(module, x), device, warmup, runs)
+    timing = training_step_timing(module, input_size, batch_size, device, warmup, runs)
     return dict(
         time_ms=1000 * timing.median, time_spread_ms=1000 * timing.spread,
-        memory_mib=peak_memory_mib(lambda: training_step(module, x), device), flops=count_flops(module, input_size))
+        memory_mib=peak_training_memory_mib(module, input_size, batch_size, device),
+        flops=count_flops(module, input_size))
 
 
 def sweep_layers(
