@@ -5,7 +5,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from timm_attnzoo.cli import main
 from timm_attnzoo.flops import count_flops

@@ -10,6 +10,7 @@ import yaml
 from timm.models import model_entrypoint
 
 from timm_attnzoo.cli import main
+from timm_attnzoo.constants import FASHION_MNIST_LABELS
 from timm_attnzoo.flops import count_flops
 from timm_attnzoo.measure import peak_training_memory_mib
 from timm_attnzoo.registry import list_models
@@ -68,6 +69,26 @@ def test_weights_load_back_with_pretrained_true_and_reproduce_the_validation_acc
         assert 100 * correct / len(loader_val.dataset) == pytest.approx(_summary(small_study / run.name)['top1'])
 
 
+def _check_push(run_dir, checkpoint, folder):
+    """ `attnzoo push --local-dir` of a study checkpoint: the run's weights, data and last recorded top-1. """
+    main(['push', '--checkpoint', str(checkpoint), '--repo-id', 'someone/vit_cifar-small', '--local-dir', str(folder)])
+    config = json.loads((folder / 'config.json').read_text())
+    assert config['architecture'] == 'vit_cifar' and config['label_names'] == list(FASHION_MNIST_LABELS)
+    assert config['pretrained_cfg']['input_size'] == [1, 28, 28]
+    pushed = timm.create_model(f'local-dir:{folder}', pretrained=True)
+    expected = (timm.create_model(f'local-dir:{checkpoint}', pretrained=True) if checkpoint.is_dir()
+                else torch.load(checkpoint, weights_only=False)['state_dict'])
+    expected = expected.state_dict() if isinstance(expected, torch.nn.Module) else expected
+    assert all(torch.equal(pushed.state_dict()[name], tensor) for name, tensor in expected.items())
+    with (run_dir / 'metrics.csv').open() as f:
+        top1 = float(list(csv.DictReader(f))[-1]['val_top1'])
+    assert f'{top1:.2f}' in (folder / 'README.md').read_text()
+
+
+def test_a_finished_run_pushes_with_its_results(small_study, tmp_path):
+    _check_push(small_study / 'vit_cifar', small_study / 'vit_cifar' / 'weights', tmp_path / 'pushed')
+
+
 def test_report_has_the_table_and_the_plots(small_study):
     table = (small_study / 'results.md').read_text()
     assert 'vit_cifar' in table and 'swin_small' in table and 'MFLOPs' in table
@@ -101,6 +122,7 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_and_finished_runs_are_sk
     run_dir = tmp_path / 'small' / 'vit_cifar'
     first_epoch = (run_dir / 'metrics.csv').read_text()
     assert (run_dir / 'last.pth.tar').exists() and not (run_dir / 'summary.json').exists()
+    _check_push(run_dir, run_dir / 'last.pth.tar', tmp_path / 'pushed_mid_run')
 
     calls = _count_epochs(monkeypatch)
     run_study(study, fashion_mnist_root, tmp_path)

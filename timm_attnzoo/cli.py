@@ -11,6 +11,9 @@
                     [--threads T] [--format table|csv|json] [--output FILE]
     attnzoo scaling [--layers [MECHANISM ...]] [--models [MODEL ...]] [--tokens N ...] [--img-sizes S ...] [--width D]
                     [--heads H] [--batch-size B] [--device DEV] [--warmup W] [--runs R] [--threads T] [--output DIR]
+    attnzoo push --model M --checkpoint CKPT --repo-id ORG/NAME [--local-dir DIR] [--data-set D] [--no-ema]
+                 [--private] [--exist-ok]
+    attnzoo cards [--study DIR] [--output DIR]
     attnzoo approx [--checkpoint WEIGHTS|CKPT] [--model M] [--data-dir DIR] [--dataset D] [--mechanisms M ...]
                    [--linformer-dims K ...] [--performer-features M ...] [--nystrom-landmarks M ...] [--draws R]
                    [--num-images B] [--pinv-iterations I] [--seed S] [--threads T] [--output DIR]
@@ -28,6 +31,8 @@ from .data import (
     DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist, prepare_imagenet100, prepare_stl10, prepare_tiny_imagenet,
 )
 from .dataset_specs import DATA_SETS, test_image
+from .hub import PushError, push
+from .model_cards import write_family_cards
 from .model_table import format_rows, model_rows
 from .profile import format_profile, profile_models
 from .registry import list_models
@@ -134,6 +139,24 @@ def _approx(args: argparse.Namespace) -> None:
     out_dir = Path(args.output)
     print(f'every point in {out_dir / "approximation_points.csv"} and .json; plot {out_dir / "approximation.png"}')
 
+def _push(args: argparse.Namespace) -> None:
+    try:
+        where = push(args.model, args.checkpoint, args.repo_id, local_dir=args.local_dir, data_set=args.data_set,
+                     use_ema=not args.no_ema, private=args.private, exist_ok=args.exist_ok)
+    except (PushError, FileNotFoundError, ValueError) as error:
+        raise SystemExit(f'attnzoo push: {error}') from error
+    if args.local_dir:
+        print(f'{args.repo_id} written to {where}: load it with timm.create_model("local-dir:{where}", pretrained=True) '
+              f'after `import timm_attnzoo`, or upload the folder to the Hub as it is.')
+    else:
+        print(f'{args.repo_id} published: {where}')
+
+
+def _cards(args: argparse.Namespace) -> None:
+    paths = write_family_cards(args.output, args.study)
+    print(f'{len(paths)} family cards in {args.output}: {", ".join(path.name for path in paths)}')
+
+
 def _add_timing_arguments(parser: argparse.ArgumentParser, warmup: int, runs: int) -> None:
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cuda')
     parser.add_argument('--warmup', type=int, default=warmup, help='untimed calls before the timed ones (default: %(default)s)')
@@ -231,6 +254,28 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     _add_timing_arguments(scaling, warmup=1, runs=5)
     scaling.add_argument('--output', default='scaling', help='folder for the CSV, JSON, table and PNG of each sweep')
     scaling.set_defaults(run=_scaling)
+
+    push_cmd = commands.add_parser(
+        'push', help="publish a train.py or study checkpoint on the Hugging Face Hub with its model card")
+    push_cmd.add_argument('--model', help='the architecture it was trained as (optional for a weights folder)')
+    push_cmd.add_argument('--checkpoint', required=True,
+                          help="train.py's .pth.tar, a study run's weights/ folder or last.pth.tar")
+    push_cmd.add_argument('--repo-id', required=True, help='the Hub repository, ORGANISATION/NAME')
+    push_cmd.add_argument('--local-dir', help='write the folder the Hub would get here instead of uploading')
+    push_cmd.add_argument('--data-set', choices=sorted(DATA_SETS),
+                          help='the data set it was trained on, when the checkpoint does not record it')
+    push_cmd.add_argument('--no-ema', action='store_true', help="publish the model's weights, not the EMA's")
+    push_cmd.add_argument('--private', action='store_true', help='create the repository private')
+    push_cmd.add_argument('--exist-ok', action='store_true',
+                          help='add a commit to an existing repository instead of stopping')
+    push_cmd.set_defaults(run=_push)
+
+    cards = commands.add_parser(
+        'cards', help="write a Hugging Face Hub model card per model family, with a study's results")
+    cards.add_argument('--study', help="a finished study's folder (results.csv, study.yaml), copied to "
+                                       'OUTPUT/results/; default: the copy already there')
+    cards.add_argument('--output', default='hub_cards', help='folder for the cards (default: %(default)s)')
+    cards.set_defaults(run=_cards)
 
     approx = commands.add_parser(
         'approx', help="each efficient attention's relative error against exact softmax attention as its budget grows, "

@@ -7,13 +7,16 @@ The folder data sets are ImageNet photographs or crops of them and use ImageNet'
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import timm
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_dataset
 
-from .constants import CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_MEAN, MNIST_STD
+from .constants import (
+    CIFAR10_LABELS, CIFAR10_MEAN, CIFAR10_STD, FASHION_MNIST_LABELS, FASHION_MNIST_MEAN, FASHION_MNIST_STD, MNIST_LABELS,
+    MNIST_MEAN, MNIST_STD,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class DataSetSpec:
     mean: Tuple[float, ...]
     std: Tuple[float, ...]
     data_dir: str  # --data-dir, relative to prepare-data's --root DIR
+    label_names: Optional[Tuple[str, ...]] = None  # class names in label order, where the data set fixes them
 
     def train_py_args(self) -> Dict[str, Any]:
         """ The data set's arguments of timm's train.py. """
@@ -34,9 +38,10 @@ class DataSetSpec:
 
 
 DATA_SETS = {
-    'fashion_mnist': DataSetSpec('torch/fashion_mnist', (1, 28, 28), 10, FASHION_MNIST_MEAN, FASHION_MNIST_STD, 'DIR'),
-    'mnist': DataSetSpec('torch/mnist', (1, 28, 28), 10, MNIST_MEAN, MNIST_STD, 'DIR'),
-    'cifar10': DataSetSpec('torch/cifar10', (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, 'DIR'),
+    'fashion_mnist': DataSetSpec(
+        'torch/fashion_mnist', (1, 28, 28), 10, FASHION_MNIST_MEAN, FASHION_MNIST_STD, 'DIR', FASHION_MNIST_LABELS),
+    'mnist': DataSetSpec('torch/mnist', (1, 28, 28), 10, MNIST_MEAN, MNIST_STD, 'DIR', MNIST_LABELS),
+    'cifar10': DataSetSpec('torch/cifar10', (3, 32, 32), 10, CIFAR10_MEAN, CIFAR10_STD, 'DIR', CIFAR10_LABELS),
     'stl10': DataSetSpec('', (3, 96, 96), 10, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, 'DIR/stl10'),
     'tiny_imagenet': DataSetSpec('', (3, 64, 64), 200, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, 'DIR/tiny_imagenet'),
     'imagenet100': DataSetSpec('', (3, 224, 224), 100, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, 'DIR/imagenet100'),

@@ -53,7 +53,7 @@ def _config(path, title, data_set, model, recipe, model_kwargs=None, notes=()) -
 
 
 FASHION_MNIST_RECIPE = dict(
-    batch_size=128, epochs=10, opt='adamw', lr=1e-3, weight_decay=0.05, sched='cosine', warmup_epochs=1,
+    batch_size=128, epochs=30, opt='adamw', lr=1e-3, weight_decay=0.05, sched='cosine', warmup_epochs=1,
     smoothing=0.1, scale=[0.75, 1.0], color_jitter=0.0, workers=2)
 
 

@@ -26,7 +26,7 @@ from ..layers import (
     create_attention, resample_linformer_projection,
 )
 from .input_checks import check_in_chans
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['EfficientAttentionViT']
 
@@ -185,6 +185,7 @@ def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: EfficientAt
     return state_dict
 
 
+@readable_pretrained_errors
 def _create_efficient_attention_vit(variant: str, pretrained: bool = False, **kwargs: Any) -> EfficientAttentionViT:
     out_indices = kwargs.pop('out_indices', 3)
     return build_model_with_cfg(
@@ -201,7 +202,7 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
     return cifar10_cfg(fixed_input_size=True, first_conv='patch_embed.proj', classifier='head', **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'vit_cifar': _cfg(),
     'vit_linformer_cifar': _cfg(),
     'vit_performer_cifar': _cfg(),
@@ -211,7 +212,7 @@ default_cfgs = generate_default_cfgs({
     'vit_performer_reg_cifar': _cfg(),
     'vit_reg_performer_cifar': _cfg(),
     'vit_performer_intertwined_cifar': _cfg(),
-})
+}))
 
 SEED_VIT_ARGS = dict(patch_size=4, embed_dim=48, depth=4, num_heads=4, mlp_ratio=4.)
 SEED_PERFORMER_PATTERN_ARGS = dict(

@@ -18,7 +18,7 @@ from timm.models.byobnet import ByoBlockCfg, ByobNet, ByoModelCfg
 
 from ..layers import LambdaLayer
 from .input_checks import check_in_chans
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['CifarByobNet']
 
@@ -61,6 +61,7 @@ model_cfgs = dict(
 )
 
 
+@readable_pretrained_errors
 def _create_cifar_byobnet(variant: str, pretrained: bool = False, **kwargs: Any) -> CifarByobNet:
     return build_model_with_cfg(
         CifarByobNet,
@@ -76,11 +77,11 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
     return cifar10_cfg(pool_size=(4, 4), first_conv='stem.conv', classifier='head.fc', **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'resnet50_cifar': _cfg(),
     'lambda_resnet50_cifar': _cfg(),
     'lambda_resnet_tiny_cifar': _cfg(),
-})
+}))
 
 
 @register_model

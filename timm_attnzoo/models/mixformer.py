@@ -35,7 +35,7 @@ from timm.models.swin_transformer import window_partition, window_reverse
 
 from ..layers import LambdaLayer, WindowAttention
 from .input_checks import check_in_chans
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['MixFormer']
 
@@ -445,6 +445,7 @@ class MixFormer(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+@readable_pretrained_errors
 def _create_mixformer(variant: str, pretrained: bool = False, **kwargs: Any) -> MixFormer:
     out_indices = kwargs.pop('out_indices', (0, 1, 2, 3))
     return build_model_with_cfg(
@@ -460,7 +461,7 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
     return cifar10_cfg(first_conv='stem.conv1.conv', classifier='head', **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'mixformer_cifar': _cfg(),
     'mixformer_norpb_cifar': _cfg(),
     'mixformer_tiny_cifar': _cfg(),
@@ -470,7 +471,7 @@ default_cfgs = generate_default_cfgs({
     'mixformer_lambda_nospatial_cifar': _cfg(),
     'mixformer_lambda_nochannel_cifar': _cfg(),
     'mixformer_lambda_tiny_cifar': _cfg(),
-})
+}))
 
 CIFAR_ARGS = dict(embed_dim=64, depths=(2, 2, 6, 7), num_heads=(2, 4, 8, 16))
 TINY_ARGS = dict(embed_dim=32, depths=(1, 2, 3, 2), num_heads=(1, 2, 4, 8))

@@ -11,7 +11,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.mlp_mixer import MlpMixer, checkpoint_filter_fn
 
 from .input_checks import check_patch_embed_input
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['CifarMlpMixer']
 
@@ -24,6 +24,7 @@ class CifarMlpMixer(MlpMixer):
         self.stem.register_forward_pre_hook(check_patch_embed_input)
 
 
+@readable_pretrained_errors
 def _create_mixer(variant: str, pretrained: bool = False, **kwargs: Any) -> CifarMlpMixer:
     out_indices = kwargs.pop('out_indices', 3)
     return build_model_with_cfg(
@@ -42,13 +43,13 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
         **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'mixer_cifar': _cfg(),
-})
+}))
 
 
 @register_model
 def mixer_cifar(pretrained: bool = False, **kwargs) -> CifarMlpMixer:
     """ Mixer-S on 4x4 patches of a 32x32 image, the seed's from-scratch Mixer. """
-    model_args = dict(img_size=32, patch_size=4, num_blocks=8, embed_dim=512, mlp_ratio=(0.5, 4.0))
+    model_args = dict(patch_size=4, num_blocks=8, embed_dim=512, mlp_ratio=(0.5, 4.0))
     return _create_mixer('mixer_cifar', pretrained=pretrained, **dict(model_args, **kwargs))

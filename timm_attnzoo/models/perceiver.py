@@ -30,13 +30,13 @@ import torch
 import torch.nn as nn
 from timm.layers import DropPath, GluMlp, calculate_drop_path_rates, trunc_normal_
 from timm.layers.pos_embed_sincos import build_fourier_pos_embed, pixel_freq_bands
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import adapt_input_conv, build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 
 from ..layers import CrossAttention
 from .input_checks import check_in_chans
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['Perceiver']
 
@@ -351,23 +351,46 @@ class Perceiver(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+def checkpoint_filter_fn(state_dict: Dict[str, torch.Tensor], model: Perceiver) -> Dict[str, torch.Tensor]:
+    """ Weights trained on another channel count: pixels enter each cross-attend through its context norm and kv
+    projection, whose pixel columns are adapted as timm adapts an input conv (`adapt_input_conv`: summed for one
+    channel, repeated and rescaled for more); the norm's per-channel scale and shift take the source mean. The
+    Fourier-feature columns are kept. The context norm mixes pixel and position features, so unlike a conv the
+    adapted model is an initialization, not the same function on a repeated gray image. """
+    position_dim = 2 * (2 * model.num_freq_bands + 1)
+    for key, value in state_dict.items():
+        if not key.endswith(('cross_attend.norm_context.weight', 'cross_attend.norm_context.bias', 'cross_attend.attn.kv.weight')):
+            continue
+        source_chans = value.shape[-1] - position_dim
+        if source_chans == model.in_chans:
+            continue
+        pixels, position = value[..., :source_chans], value[..., source_chans:]
+        if value.ndim == 2:  # kv projection (out, in)
+            pixels = adapt_input_conv(model.in_chans, pixels[..., None, None], base_chans=source_chans)[..., 0, 0]
+        else:
+            pixels = pixels.mean(-1, keepdim=True).expand(model.in_chans)
+        state_dict[key] = torch.cat([pixels, position], dim=-1)
+    return state_dict
+
+
+@readable_pretrained_errors
 def _create_perceiver(variant: str, pretrained: bool = False, **kwargs: Any) -> Perceiver:
     if kwargs.get('features_only'):
         raise ValueError(
             f'{variant} has no feature maps for features_only=True: its latents are a set without a spatial grid. '
             f"Use model.forward_intermediates(x) for the latent array after each repeat.")
-    return build_model_with_cfg(Perceiver, variant, pretrained, **kwargs)
+    return build_model_with_cfg(Perceiver, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
 def _cfg(**kwargs: Any) -> Dict[str, Any]:
-    # pixels enter the cross-attention's kv projection: there is no input conv to adapt to another in_chans
+    # pixels enter the cross-attention's kv projection, no input conv: checkpoint_filter_fn adapts in_chans
     return cifar10_cfg(first_conv=None, classifier='head', **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'perceiver_cifar': _cfg(paper_ids='arXiv:2103.03206'),
     'perceiver_io_cifar': _cfg(paper_ids='arXiv:2107.14795'),
-})
+}))
 
 
 @register_model

@@ -15,7 +15,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.swin_transformer import SwinTransformer, checkpoint_filter_fn
 
 from .input_checks import check_patch_embed_input
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['CifarSwinTransformer']
 
@@ -28,6 +28,7 @@ class CifarSwinTransformer(SwinTransformer):
         self.patch_embed.register_forward_pre_hook(check_patch_embed_input)
 
 
+@readable_pretrained_errors
 def _create_swin_transformer(variant: str, pretrained: bool = False, **kwargs: Any) -> CifarSwinTransformer:
     out_indices = kwargs.pop('out_indices', (0, 1, 2, 3))
     return build_model_with_cfg(
@@ -46,14 +47,14 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
         **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'swin_cifar': _cfg(),
-})
+}))
 
 
 @register_model
 def swin_cifar(pretrained: bool = False, **kwargs) -> CifarSwinTransformer:
     """ Swin with the seed's width 64, depths 2-2-8-2 and heads 2-4-8-16 on 2x2 patches and 4x4 windows. """
     model_args = dict(
-        img_size=32, patch_size=2, window_size=4, embed_dim=64, depths=(2, 2, 8, 2), num_heads=(2, 4, 8, 16))
+        patch_size=2, window_size=4, embed_dim=64, depths=(2, 2, 8, 2), num_heads=(2, 4, 8, 16))
     return _create_swin_transformer('swin_cifar', pretrained=pretrained, **dict(model_args, **kwargs))

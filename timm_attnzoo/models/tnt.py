@@ -12,7 +12,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.tnt import TNT, checkpoint_filter_fn
 
 from .input_checks import check_patch_embed_input
-from .pretrained_cfg import cifar10_cfg
+from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['CifarTNT']
 
@@ -25,6 +25,7 @@ class CifarTNT(TNT):
         self.pixel_embed.register_forward_pre_hook(check_patch_embed_input)
 
 
+@readable_pretrained_errors
 def _create_tnt(variant: str, pretrained: bool = False, **kwargs: Any) -> CifarTNT:
     out_indices = kwargs.pop('out_indices', 3)
     return build_model_with_cfg(
@@ -43,15 +44,15 @@ def _cfg(**kwargs: Any) -> Dict[str, Any]:
         **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_weight_tags({
     'tnt_cifar': _cfg(),
-})
+}))
 
 
 @register_model
 def tnt_cifar(pretrained: bool = False, **kwargs) -> CifarTNT:
     """ The seed's TNT: 6 blocks, width 512 (8 heads) outside, 24 (4 heads) inside, 4x4 patches of 2x2 pixels. """
     model_args = dict(
-        img_size=32, patch_size=4, first_stride=2, embed_dim=512, inner_dim=24, depth=6, num_heads_outer=8,
+        patch_size=4, first_stride=2, embed_dim=512, inner_dim=24, depth=6, num_heads_outer=8,
         num_heads_inner=4, qkv_bias=False)
     return _create_tnt('tnt_cifar', pretrained=pretrained, **dict(model_args, **kwargs))

@@ -73,15 +73,15 @@ def _loaders(study: Study, data_root: Path) -> Tuple[Any, Any]:
     return train, val
 
 
-def run_model_args(study: Study, run: ModelRun) -> Dict[str, Any]:
-    """ The run's model arguments, sized for the study's data set as train.py would build it. """
-    data = DATA_SETS[study.data_set]
-    return dict(size_kwargs(run.model, study.data_set), in_chans=data.input_size[0], num_classes=data.num_classes,
+def run_model_args(data_set: str, run: ModelRun) -> Dict[str, Any]:
+    """ The run's model arguments, sized for its data set as train.py would build it. """
+    data = DATA_SETS[data_set]
+    return dict(size_kwargs(run.model, data_set), in_chans=data.input_size[0], num_classes=data.num_classes,
                 **run.kwargs)
 
 
 def create_run_model(study: Study, run: ModelRun) -> torch.nn.Module:
-    return timm.create_model(run.model, **run_model_args(study, run))
+    return timm.create_model(run.model, **run_model_args(study.data_set, run))
 
 
 def read_metrics(run_dir: Path) -> List[Dict[str, float]]:
@@ -184,7 +184,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
 
     save_for_hf(
         model, str(run_dir / WEIGHTS), safe_serialization=True,
-        model_args=run_model_args(study, run),
+        model_args=run_model_args(study.data_set, run),
         data_config=dict(input_size=data.input_size, mean=data.mean, std=data.std, crop_pct=1.0))
     summary = dict(
         run=run.name, model=run.model, kwargs=run.kwargs, data_set=study.data_set, epochs=len(rows),

@@ -1,0 +1,208 @@
+""" hub_cards/: the committed family cards are what `attnzoo cards` writes from the committed copy of a study, their
+figures are the measured ones, and the card of one set of weights holds what its run recorded and nothing else. """
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+import timm
+import yaml
+
+from timm_attnzoo import model_cards
+from timm_attnzoo.cli import main
+from timm_attnzoo.constants import FASHION_MNIST_LABELS
+from timm_attnzoo.flops import count_flops
+from timm_attnzoo.model_cards import TrainedWeights, copied_study, family_card, model_card, write_family_cards
+from timm_attnzoo.model_families import FAMILIES, family_of
+
+from .conftest import ZOO_MODELS
+
+HUB_CARDS = Path(__file__).resolve().parents[1] / 'hub_cards'
+FRONT_MATTER = dict(library_name='timm', license='apache-2.0', pipeline_tag='image-classification',
+                    datasets=['zalando-datasets/fashion_mnist'], metrics=['accuracy'])
+
+
+@pytest.fixture(scope='module')
+def cards(tmp_path_factory, one_thread):
+    """ Every family card written once from the committed study copy: FLOPs of every model are the slow part. """
+    study = copied_study(HUB_CARDS)
+    assert study is not None, 'hub_cards/results/ holds no study: run `attnzoo cards --study studies/<name>`'
+    paths = write_family_cards(tmp_path_factory.mktemp('hub_cards'), study)
+    return {path.stem: path.read_text() for path in paths}
+
+
+def front_matter(card: str) -> dict:
+    assert card.startswith('---\n')
+    return yaml.safe_load(card.split('---\n')[1])
+
+
+def table_row(card: str, first_cell: str) -> list:
+    """ The cells of the first table row of `card` whose first cell is `first_cell`. """
+    line = next(line for line in card.splitlines() if line.startswith(f'| {first_cell} |'))
+    return [cell.strip() for cell in line.strip('|').split(' | ')]
+
+
+def test_committed_cards_are_what_attnzoo_cards_writes(cards):
+    committed = {path.stem: path.read_text() for path in HUB_CARDS.glob('*.md') if path.name != 'README.md'}
+    assert sorted(committed) == sorted(cards) == sorted(FAMILIES)
+    for family, card in cards.items():
+        assert committed[family] == card, f'hub_cards/{family}.md is stale: run `attnzoo cards`'
+
+
+def test_front_matter_has_the_hub_keys_and_the_attention_tags(cards):
+    for family, card in cards.items():
+        meta = front_matter(card)
+        assert {key: meta[key] for key in FRONT_MATTER} == FRONT_MATTER
+        assert {'image-classification', 'timm', 'timm_attnzoo', *FAMILIES[family].tags} <= set(meta['tags'])
+    vit_tags = front_matter(cards['efficient_attention_vit'])['tags']
+    assert {'linformer', 'performer', 'nystromformer', 'dilated-attention', 'linear-attention'} <= set(vit_tags)
+    assert 'lambda-networks' in front_matter(cards['lambda_resnet'])['tags']
+    assert {'window-attention', 'lambda-networks'} <= set(front_matter(cards['mixformer'])['tags'])
+    assert 'window-attention' not in front_matter(cards['mlp_mixer'])['tags']
+
+
+def test_every_registered_model_is_in_exactly_one_card(cards):
+    assert {family_of(name) for name in ZOO_MODELS} == set(FAMILIES)
+    for name in ZOO_MODELS:
+        assert family_of(f'{name}.fmnist_e30') == family_of(name)
+        assert [family for family, card in cards.items() if f'| `{name}` |' in card] == [family_of(name)]
+    with pytest.raises(ValueError, match='not a model of timm_attnzoo'):
+        family_of('resnet50')
+
+
+@pytest.mark.parametrize('name', ['vit_nystrom_cifar', 'lambda_resnet_tiny_cifar'])
+def test_variant_cells_are_the_counts_of_the_weights_model(cards, name):
+    model = timm.create_model(f'{name}.fmnist_e30')
+    assert model.pretrained_cfg['input_size'] == (1, 28, 28)
+    cells = table_row(cards[family_of(name)], f'`{name}`')
+    assert cells[3] == f'{sum(p.numel() for p in model.parameters()):,}'
+    assert cells[4] == f'{count_flops(model, input_size=(1, 28, 28)) / 1e6:.2f}'
+    card = cards[family_of(name)]
+    command = next(line for line in card.splitlines() if line.startswith('attnzoo models '))
+    assert f'{name}.fmnist_e30' in command.split()  # the command that prints these cells
+    weights = table_row(card.split('## Weights')[1], f'`{name}`')
+    assert weights[2] == f'[timm-attnzoo/{name}.fmnist_e30](https://huggingface.co/timm-attnzoo/{name}.fmnist_e30)'
+
+
+def test_results_are_the_rows_of_the_committed_study(cards):
+    study_dir = copied_study(HUB_CARDS)
+    study = yaml.safe_load((study_dir / 'study.yaml').read_text())
+    with (study_dir / 'results.csv').open() as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        card = cards[family_of(row['model'])]
+        cells = table_row(card.split('## Results')[1], f"`{row['run']}`")
+        assert cells[1] == f"`{row['model']}`"
+        assert cells[3:] == [f"{int(row['params']):,}", f"{int(row['flops']) / 1e6:.2f}", row['epochs'],
+                             f"{float(row['top1']):.2f}", f"{float(row['top5']):.2f}", f"{float(row['best_top1']):.2f}"]
+        assert f"{study['recipe']['epochs']} epochs over a fixed {study['train_samples']:,}-image subset" in card
+    assert {family_of(row['model']) for row in rows} == set(FAMILIES)  # the study has a run of every family
+
+
+def test_family_card_without_a_study_says_so_and_names_the_command(one_thread):
+    card = family_card('mlp_mixer')
+    results = card.split('## Results')[1].split('## Intended use')[0]
+    assert 'No study results' in results and '`attnzoo study --preset default` trains `mixer_small`' in results
+    assert '|' not in results
+    with pytest.raises(ValueError, match='family='):
+        family_card('mixer')
+
+
+def test_cards_command_copies_the_study_then_reuses_the_copy(tmp_path, monkeypatch, capsys):
+    # the FLOP counts are checked above; here the copying and the stale files, with stand-in rows
+    monkeypatch.setattr(model_cards, 'model_rows', lambda names: [
+        dict(model=name, attention='none', params=1, flops=1, input_size='1x28x28') for name in names])
+    study = tmp_path / 'studies' / 'some_study'
+    study.mkdir(parents=True)
+    for name in ('results.csv', 'study.yaml'):
+        shutil.copyfile(copied_study(HUB_CARDS) / name, study / name)
+    output = tmp_path / 'cards'
+    (output / 'results' / 'older_study').mkdir(parents=True)
+    (output / 'renamed_family.md').write_text('stale')
+    (output / 'README.md').write_text('kept')
+
+    main(['cards', '--study', str(study), '--output', str(output)])
+    assert f'{len(FAMILIES)} family cards in {output}' in capsys.readouterr().out
+    written = {path.name: path.read_text() for path in output.glob('*.md')}
+    assert sorted(written) == sorted(['README.md'] + [f'{family}.md' for family in FAMILIES])
+    name = yaml.safe_load((study / 'study.yaml').read_text())['name']
+    assert [path.name for path in (output / 'results').iterdir()] == [name]
+    assert (output / 'results' / name / 'results.csv').read_bytes() == (study / 'results.csv').read_bytes()
+
+    shutil.rmtree(study)
+    main(['cards', '--output', str(output)])
+    assert {path.name: path.read_text() for path in output.glob('*.md')} == written
+    with pytest.raises(ValueError, match='no results.csv'):
+        write_family_cards(output, tmp_path / 'studies')
+
+
+STUDY_METRICS = [  # metrics.csv of a study run, as read_metrics returns it
+    dict(epoch=0, lr=0.002, epoch_time_s=41.25, train_loss=1.734, train_top1=38.41, val_loss=1.212, val_top1=61.18,
+         val_top5=97.95),
+    dict(epoch=1, lr=0.001005, epoch_time_s=39.87, train_loss=1.108, train_top1=66.72, val_loss=0.9413, val_top1=70.33,
+         val_top5=98.1),
+]
+TRAIN_PY_SUMMARY = [  # timm train.py's summary.csv, read as text
+    dict(epoch='0', train_loss='2.013', eval_loss='1.456', eval_top1='55.27', eval_top5='96.81', lr='0.0005'),
+    dict(epoch='1', train_loss='1.387', eval_loss='1.021', eval_top1='68.94', eval_top5='97.7', lr='0.00025'),
+]
+PRETRAINED_CFG = dict(
+    input_size=(1, 28, 28), mean=(0.286,), std=(0.353,), num_classes=10, label_names=FASHION_MNIST_LABELS)
+
+
+def trained_weights(**kwargs) -> TrainedWeights:
+    return TrainedWeights(**dict(dict(
+        repo_id='timm-attnzoo/vit_cifar.fmnist_e30', architecture='vit_cifar',
+        model_args=dict(img_size=28, in_chans=1, num_classes=10), pretrained_cfg=PRETRAINED_CFG, params=123457,
+        flops=7654321, checkpoint='studies/fashion_mnist_default/vit_cifar/weights', weights='model',
+        data_set='fashion_mnist'), **kwargs))
+
+
+def epoch_line(values) -> str:
+    return '| ' + ' | '.join(str(value) for value in values) + ' |'
+
+
+def test_model_card_of_a_study_run_holds_its_numbers_config_and_epochs():
+    config = dict(run=dict(name='vit_cifar', model='vit_cifar', kwargs={}), train_samples=6400,
+                  recipe=dict(epochs=2, lr=0.002, scale=(0.75, 1.0)))
+    card = model_card(trained_weights(
+        training_config=config, training_config_file='studies/x/vit_cifar/config.yaml', metrics=STUDY_METRICS,
+        metrics_file='studies/x/vit_cifar/metrics.csv', results_file='studies/x/vit_cifar/summary.json',
+        results=dict(epochs=2, top1=70.33, top5=98.12, best_top1=70.33, train_time_s=81.12)))
+    meta = front_matter(card)
+    assert meta['datasets'] == ['zalando-datasets/fashion_mnist'] and 'timm_attnzoo' in meta['tags']
+    assert 'performer' not in meta['tags'] and 'vision-transformer' in meta['tags']
+    assert '# timm-attnzoo/vit_cifar.fmnist_e30' in card
+    assert 'Parameters: 123,457' in card and '7,654,321' in card and 'Ankle boot' in card
+    assert "timm.create_model('hf-hub:timm-attnzoo/vit_cifar.fmnist_e30', pretrained=True)" in card
+    assert "timm.create_model('vit_cifar.fmnist_e30', pretrained=True)" in card
+    assert 'Unknown model (vit_cifar)' in card
+    block = card.split('```yaml\n')[1].split('```')[0]
+    assert yaml.safe_load(block) == dict(config, recipe=dict(epochs=2, lr=0.002, scale=[0.75, 1.0]))
+    assert 'studies/x/vit_cifar/config.yaml' in card and 'studies/x/vit_cifar/metrics.csv' in card
+    assert epoch_line(['top-1 (%)', 'top-5 (%)', 'best top-1 (%)', 'epochs', 'training time (s)']) in card
+    assert epoch_line([70.33, 98.12, 70.33, 2, 81.12]) in card
+    assert epoch_line(STUDY_METRICS[0].values()) in card
+    assert epoch_line([1, 0.001005, 39.87, 1.108, 66.72, 0.9413, 70.33, '98.10']) in card  # accuracies to 2 decimals
+    assert 'came without' not in card
+
+
+def test_model_card_of_a_train_py_run_reads_its_summary_rows():
+    card = model_card(trained_weights(
+        repo_id='someone/performer-fmnist', architecture='vit_performer_cifar', metrics=TRAIN_PY_SUMMARY,
+        results=dict(epochs=2, checkpoint_epoch=1, top1=68.94, top5=97.7), results_file='output/summary.csv'))
+    assert 'performer' in front_matter(card)['tags']
+    assert "timm.create_model('hf-hub:someone/performer-fmnist', pretrained=True)" in card
+    assert "'vit_performer_cifar.fmnist_e30'" not in card  # not that tag's repository
+    assert epoch_line(['epoch', 'train_loss', 'eval_loss', 'eval_top1', 'eval_top5', 'lr']) in card
+    assert epoch_line(['0', '2.013', '1.456', '55.27', '96.81', '0.0005']) in card
+    assert epoch_line([1, 1.387, 1.021, 68.94, '97.70', 0.00025]) in card
+    assert epoch_line([68.94, '97.70', 2, 1]) in card and 'output/summary.csv' in card
+    assert 'without a recorded training configuration' in card
+
+
+def test_model_card_without_recorded_results_reports_none():
+    card = model_card(trained_weights(data_set=None))
+    results = card.split('## Results')[1].split('## Intended use')[0]
+    assert 'came without recorded evaluation results' in results and '|' not in results
+    assert 'datasets' not in front_matter(card)
