@@ -35,14 +35,10 @@ def sdpa_flops(L, S, E, Ev):
 
 
 def linear_attention_flops(N, M, m, d):
-    """ One head of phi(Q) (phi(K)^T V) / phi(Q) (phi(K)^T 1), phi(Q) (N, m), phi(K) (M, m), V (M, d). """
-    return (
-        m * M * d  # phi(K)^T V
-        + M * m  # sum of phi(K) over the keys
-        + N * m  # normalizer phi(Q) . sum phi(K)
-        + N * m * d  # phi(Q) (phi(K)^T V)
-        + N * d  # divide by the normalizer
-    )
+    """ One head of phi(Q) phi(K)^T [V, 1] (a column of ones carries the normalizer), phi(Q) (N, m), phi(K) (M, m),
+    V (M, d), associated the cheaper way, then the division by the normalizer column. """
+    quadratic, linear = N * M * (m + d + 1), (N + M) * m * (d + 1)
+    return min(quadratic, linear) + N * d
 
 
 def qkv_proj_flops(N, C):
@@ -66,20 +62,18 @@ def linformer_flops(N, C, heads, k):
 def performer_flops(N, C, heads, m, kernel):
     d = C // heads
     if kernel == 'softmax':
-        # phi(x) = exp(w^T x - |x|^2 / 2 - shift) / sqrt(m) for x = q / d^(1/4)
-        feature_map = (
-            N * d  # x * d^(-1/4)
-            + N * d * m  # w^T x for m features
-            + N * d + N * d + N  # |x|^2: square, sum, halve
-            + N * m  # w^T x - |x|^2 / 2
-            + N * m + N * m  # maximum of the exponents (per row for q, per head for k), subtract it
-            + N * m  # exp
-            + N * m  # / sqrt(m)
+        # phi up to factors that cancel, x scaled by d^(-1/4) through w: exp(w^T x - shift) for a query,
+        # exp([x, |x|^2] . [w, -1/2] - shift) for a key
+        query = N * d * m + N * m + N * m + N * m  # w^T x, the row's maximum, subtract it, exp
+        key = (
+            N * d + N * d + N  # |x|^2: square, sum, scale
+            + N * (d + 1) * m  # [x, |x|^2] . [w, -1/2]
+            + N * m + N * m + N * m  # the head's maximum, subtract it, exp
         )
     else:
-        # phi(x) = (relu(w^T x) + eps) / sqrt(m)
-        feature_map = N * d + N * d * m + N * m + N * m + N * m  # scale, w^T x, relu, + eps, / sqrt(m)
-    return qkv_proj_flops(N, C) + heads * (2 * feature_map + linear_attention_flops(N, N, m, d))
+        query = key = N * d * m + N * m + N * m  # relu(w^T x) + eps
+    scaled_projection = 2 * m * d  # w * d^(-1/4), once per feature map for all heads
+    return qkv_proj_flops(N, C) + scaled_projection + heads * (query + key + linear_attention_flops(N, N, m, d))
 
 
 def nystrom_flops(N, C, heads, m, iterations, conv_kernel):
@@ -164,9 +158,12 @@ def test_dilated_windows_on_a_padded_grid_are_counted():
 
 @pytest.mark.parametrize('attn_type', sorted(ATTENTION_LAYERS))
 def test_layer_flops_scale_with_batch(attn_type):
-    # every per-example term is multiplied by the batch; only Nystrom's scaled identities are shared
+    # every per-example term is multiplied by the batch; only Nystrom's scaled identities and the Performer's
+    # scaled projection (w * d^(-1/4), per feature map) are shared
     layer = _layer(attn_type)
     shared = 6 * 3 * 64 * 64 if attn_type == 'nystrom' else 0  # 6 iterations, m = min(64, N) landmarks
+    if attn_type.startswith('performer'):
+        shared = 2 * layer.num_features * layer.head_dim
     one = count_flops(layer, input_size=(NUM_TOKENS, DIM), batch_size=1)
     three = count_flops(layer, input_size=(NUM_TOKENS, DIM), batch_size=3)
     assert three == 3 * (one - shared) + shared

@@ -11,7 +11,8 @@ adds a skip path on V (Sec. 3.3).
 When m does not divide N, the N tokens are cut into m contiguous segments whose lengths differ by at most
 one, and each landmark is the mean of its own segment; no token is padded or dropped (the reference
 implementation front-pads with zeros and averages the pads in). With m >= N every token is its own
-landmark and the layer is exact softmax attention up to the pseudo-inverse iteration.
+landmark, eq. 15 is exact softmax attention up to the pseudo-inverse iteration, and the layer computes
+that limit directly through SDPA: exact, and without the iteration that dominates the cost of short sequences.
 
 Numerics: A~ and the pseudo-inverse iteration run in float32 with autocast off.
 """
@@ -95,12 +96,15 @@ class NystromAttention(QKVAttention):
             return iterative_pinv(kernel, self.pinv_iterations)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        q_landmarks, k_landmarks = self._landmarks(q, k)
         dropout_p = self.attn_drop if self.training else 0.
-        landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
-        landmark_values = self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ landmark_values.float()
-        out = F.scaled_dot_product_attention(
-            q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
+        if self.num_landmarks >= q.shape[2]:  # every token its own landmark: the limit eq. 15 approximates
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+        else:
+            q_landmarks, k_landmarks = self._landmarks(q, k)
+            landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
+            landmark_values = self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ landmark_values.float()
+            out = F.scaled_dot_product_attention(
+                q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
         if self.residual_conv is not None:
             out = out + self.residual_conv(v)
         return out
@@ -108,11 +112,14 @@ class NystromAttention(QKVAttention):
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """ softmax(Q K~^T / sqrt(d)) Z* softmax(Q~ K^T / sqrt(d)), plus the banded matrix of the residual
         convolution on V when there is one: (B, h, N, N) float32. """
-        q_landmarks, k_landmarks = self._landmarks(q, k)
         scale = self.head_dim ** -0.5
-        to_landmarks = (q.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, N, m
-        from_landmarks = (q_landmarks.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, N
-        matrix = to_landmarks @ self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ from_landmarks
+        if self.num_landmarks >= q.shape[2]:
+            matrix = (q.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)
+        else:
+            q_landmarks, k_landmarks = self._landmarks(q, k)
+            to_landmarks = (q.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, N, m
+            from_landmarks = (q_landmarks.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, N
+            matrix = to_landmarks @ self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ from_landmarks
         if self.residual_conv is not None:
             matrix = matrix + self._residual_conv_matrix(q.shape[2]).to(matrix.dtype)
         return matrix
