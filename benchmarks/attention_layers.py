@@ -17,17 +17,15 @@ Prints the ratio table (ours / reference, and both / SDPA) and writes the points
 Markdown to --output.
 """
 import argparse
-import csv
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from fresh_process import run_in_fresh_process, write_points
 
 WIDTH, HEADS = 256, 4
 BATCH_SIZES = {64: 8, 256: 8, 1024: 8, 4096: 2, 16384: 1}
@@ -120,14 +118,9 @@ def run_case(mechanism: str, implementation: str, n: int, device: str, dtype: st
 
 
 def _run_in_fresh_process(case: Sequence[str], args: argparse.Namespace) -> Dict:
-    command = [sys.executable, __file__, '--case', *case, '--device', args.device, '--dtype', args.dtype,
-               '--warmup', str(args.warmup), '--runs', str(args.runs)]
-    if args.threads:
-        command += ['--threads', str(args.threads)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        return dict(mechanism=case[0], implementation=case[1], n=int(case[2]), error=result.stderr.strip().splitlines()[-1])
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    arguments = ['--case', *case, '--device', args.device, '--dtype', args.dtype, '--warmup', str(args.warmup),
+                 '--runs', str(args.runs)] + (['--threads', str(args.threads)] if args.threads else [])
+    return run_in_fresh_process(__file__, arguments, dict(mechanism=case[0], implementation=case[1], n=int(case[2])))
 
 
 def _ratio(points: Dict[Tuple[str, str, int], Dict], mechanism: str, n: int, numerator: str, denominator: str) -> str:
@@ -196,16 +189,7 @@ def main(argv: Sequence[str] = None) -> None:
     tables = ratio_tables(points, args.tokens, args.mechanisms)
     print(f'\n{args.device}, {args.dtype}, width {WIDTH}, {HEADS} heads, torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads\n\n{tables}')
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'points.json').write_text(json.dumps(points, indent=2))
-    fields = sorted({key for point in points for key in point})
-    with (out / 'points.csv').open('w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(points)
-    (out / 'tables.md').write_text(tables + '\n')
-
+    write_points(args.output, points, tables)
 
 if __name__ == '__main__':
     main()

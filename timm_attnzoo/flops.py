@@ -167,7 +167,9 @@ def _example_input(model: nn.Module, input_size: Sequence[int], batch_size: int)
 
 
 def _analyze(model: nn.Module, input_size: Sequence[int], batch_size: int) -> FlopCountAnalysis:
-    """ Analysis of `model` in eval mode on zeros of (batch_size, *input_size); the mode is restored.
+    """ Analysis of an inference forward of `model`, in eval mode without autograd, on zeros of
+    (batch_size, *input_size); the mode is restored. (Work done only for the backward, such as the term that carries
+    the Nystrom pseudo-inverse's gradient, is not a forward FLOP.)
 
     A forward runs first, untraced, so what a model builds once per input size and keeps (the Perceiver's
     Fourier features) is not counted as if every step paid for it.
@@ -178,8 +180,8 @@ def _analyze(model: nn.Module, input_size: Sequence[int], batch_size: int) -> Fl
         x = _example_input(model, input_size, batch_size)
         with torch.no_grad():
             model(x)
-        analysis = flop_count_analysis(model, x)
-        analysis.total()  # trace now, while in eval mode
+            analysis = flop_count_analysis(model, x)
+            analysis.total()  # trace now, while in eval mode
     finally:
         model.train(was_training)
     return analysis

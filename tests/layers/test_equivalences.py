@@ -45,6 +45,16 @@ def test_iterative_pinv_inverts_a_softmax_matrix():
     torch.testing.assert_close(a @ iterative_pinv(a, 30), torch.eye(12, dtype=torch.float64).expand(3, -1, -1))
 
 
+def test_iterative_pinv_gradient_is_the_inverses_once_converged():
+    a = torch.randn(2, 8, 8, dtype=torch.float64).softmax(dim=-1).requires_grad_()
+    weights = torch.randn(2, 8, 8, dtype=torch.float64)
+    (iterative_pinv(a, 30) * weights).sum().backward()
+    through_the_iterate = a.grad.clone()
+    a.grad = None
+    (torch.linalg.inv(a) * weights).sum().backward()
+    torch.testing.assert_close(through_the_iterate, a.grad)
+
+
 def test_segment_means_cover_every_token_once_when_segments_do_not_divide():
     x = torch.arange(10, dtype=torch.float64).reshape(1, 1, 10, 1)
     # 10 tokens in 4 contiguous segments of lengths 3, 2, 3, 2 (ids = i * 4 // 10)

@@ -72,10 +72,19 @@ class LinformerAttention(QKVAttention):
     def _value_projection(self) -> torch.Tensor:
         return self.proj_k if self.proj_v is None else self.proj_v
 
+    @staticmethod
+    def _project_sequence(projection: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """ E^T x for every head at once: x (B, h, N, d) -> (B, h, k, d) as one (k, N) @ (N, h * d) product per
+        sample. The heads share E, and x is a head-split view of the qkv projection's (B, N, h * d) rows, so this
+        is one wide product instead of B * h narrow ones. """
+        B, h, N, d = x.shape
+        projected = projection.transpose(0, 1) @ x.transpose(1, 2).reshape(B, N, h * d)  # B, k, h * d
+        return projected.reshape(B, -1, h, d).transpose(1, 2)
+
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         self._check_seq_len(k.shape[2])
-        k = self.proj_k.transpose(0, 1) @ k  # B, h, k, head_dim
-        v = self._value_projection().transpose(0, 1) @ v  # B, h, k, head_dim
+        k = self._project_sequence(self.proj_k, k)  # B, h, k, head_dim
+        v = self._project_sequence(self._value_projection(), v)  # B, h, k, head_dim
         return F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
 
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -11,8 +11,7 @@ adds a skip path on V (Sec. 3.3).
 When m does not divide N, the N tokens are cut into m contiguous segments whose lengths differ by at most
 one, and each landmark is the mean of its own segment; no token is padded or dropped (the reference
 implementation front-pads with zeros and averages the pads in). With m >= N every token is its own
-landmark, eq. 15 is exact softmax attention up to the pseudo-inverse iteration, and the layer computes
-that limit directly through SDPA: exact, and without the iteration that dominates the cost of short sequences.
+landmark and the layer is exact softmax attention up to the pseudo-inverse iteration.
 
 Numerics: A~ and the pseudo-inverse iteration run in float32 with autocast off.
 """
@@ -35,15 +34,23 @@ def segment_means(x: torch.Tensor, num_segments: int) -> torch.Tensor:
 
 
 def iterative_pinv(a: torch.Tensor, num_iterations: int) -> torch.Tensor:
-    """ Moore-Penrose pseudo-inverse of each (m, m) matrix in a (..., m, m) by eq. 14 of Xiong et al. """
-    col_norm = a.abs().sum(dim=-2).amax(dim=-1)  # ||A||_1 per matrix
-    row_norm = a.abs().sum(dim=-1).amax(dim=-1)  # ||A||_inf per matrix
-    z = a.transpose(-2, -1) / (col_norm * row_norm)[..., None, None]
-    identity = torch.eye(a.shape[-1], device=a.device, dtype=a.dtype)
-    for _ in range(num_iterations):
-        az = a @ z
-        z = 0.25 * z @ (13 * identity - az @ (15 * identity - az @ (7 * identity - az)))
-    return z
+    """ Moore-Penrose pseudo-inverse of each (m, m) matrix in a (..., m, m) by eq. 14 of Xiong et al.
+
+    The iteration runs outside autograd. The result carries the gradient of the inverse at the iterate Z,
+    d(A^+) = -Z dA Z, through a term that is exactly zero in value, Z - Z (A - A) Z: two products in the backward
+    instead of the backward of four products per iteration. Where the iteration has converged this is the
+    gradient autograd would give through it; short of that, it is the gradient of the pseudo-inverse Z stands for. """
+    with torch.no_grad():
+        col_norm = a.abs().sum(dim=-2).amax(dim=-1)  # ||A||_1 per matrix
+        row_norm = a.abs().sum(dim=-1).amax(dim=-1)  # ||A||_inf per matrix
+        z = a.transpose(-2, -1) / (col_norm * row_norm)[..., None, None]
+        identity = torch.eye(a.shape[-1], device=a.device, dtype=a.dtype)
+        for _ in range(num_iterations):
+            az = a @ z
+            z = 0.25 * z @ (13 * identity - az @ (15 * identity - az @ (7 * identity - az)))
+    if not (torch.is_grad_enabled() and a.requires_grad):
+        return z
+    return z - z @ (a - a.detach()) @ z
 
 
 class NystromAttention(QKVAttention):
@@ -96,15 +103,12 @@ class NystromAttention(QKVAttention):
             return iterative_pinv(kernel, self.pinv_iterations)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        q_landmarks, k_landmarks = self._landmarks(q, k)
         dropout_p = self.attn_drop if self.training else 0.
-        if self.num_landmarks >= q.shape[2]:  # every token its own landmark: the limit eq. 15 approximates
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        else:
-            q_landmarks, k_landmarks = self._landmarks(q, k)
-            landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
-            landmark_values = self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ landmark_values.float()
-            out = F.scaled_dot_product_attention(
-                q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
+        landmark_values = F.scaled_dot_product_attention(q_landmarks, k, v, dropout_p=dropout_p)  # B, h, m, d
+        landmark_values = self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ landmark_values.float()
+        out = F.scaled_dot_product_attention(
+            q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
         if self.residual_conv is not None:
             out = out + self.residual_conv(v)
         return out
@@ -112,14 +116,11 @@ class NystromAttention(QKVAttention):
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """ softmax(Q K~^T / sqrt(d)) Z* softmax(Q~ K^T / sqrt(d)), plus the banded matrix of the residual
         convolution on V when there is one: (B, h, N, N) float32. """
+        q_landmarks, k_landmarks = self._landmarks(q, k)
         scale = self.head_dim ** -0.5
-        if self.num_landmarks >= q.shape[2]:
-            matrix = (q.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)
-        else:
-            q_landmarks, k_landmarks = self._landmarks(q, k)
-            to_landmarks = (q.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, N, m
-            from_landmarks = (q_landmarks.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, N
-            matrix = to_landmarks @ self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ from_landmarks
+        to_landmarks = (q.float() @ k_landmarks.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, N, m
+        from_landmarks = (q_landmarks.float() @ k.float().transpose(-2, -1) * scale).softmax(dim=-1)  # B, h, m, N
+        matrix = to_landmarks @ self._landmark_kernel_pinv(q_landmarks, k_landmarks) @ from_landmarks
         if self.residual_conv is not None:
             matrix = matrix + self._residual_conv_matrix(q.shape[2]).to(matrix.dtype)
         return matrix

@@ -1,0 +1,29 @@
+""" What the benchmarks share: each case measured in a fresh Python process (so that its peak memory is its own and
+nothing of one case stays warm for the next), and the points and table written out. """
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+
+def run_in_fresh_process(script: str, arguments: Sequence[str], failed: Dict) -> Dict:
+    """ `python script ARGUMENTS`, whose last line of output is the case's JSON; `failed` plus the error if it fails. """
+    result = subprocess.run([sys.executable, script, *arguments], capture_output=True, text=True)
+    if result.returncode != 0:
+        return dict(failed, error=(result.stderr.strip().splitlines() or ['exit code %d' % result.returncode])[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def write_points(output: str, points: List[Dict], table: str) -> Path:
+    """ points.json, points.csv and the Markdown table in `output`. """
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / 'points.json').write_text(json.dumps(points, indent=2))
+    with (out / 'points.csv').open('w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=sorted({key for point in points for key in point}))
+        writer.writeheader()
+        writer.writerows(points)
+    (out / 'table.md').write_text(table + '\n')
+    return out
