@@ -139,6 +139,7 @@ def _approx(args: argparse.Namespace) -> None:
     out_dir = Path(args.output)
     print(f'every point in {out_dir / "approximation_points.csv"} and .json; plot {out_dir / "approximation.png"}')
 
+
 def _push(args: argparse.Namespace) -> None:
     try:
         where = push(args.model, args.checkpoint, args.repo_id, local_dir=args.local_dir, data_set=args.data_set,
