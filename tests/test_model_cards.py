@@ -2,6 +2,7 @@
 figures are the measured ones, and the card of one set of weights holds what its run recorded and nothing else. """
 import csv
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from timm_attnzoo import model_cards
 from timm_attnzoo.cli import main
 from timm_attnzoo.constants import FASHION_MNIST_LABELS
 from timm_attnzoo.flops import count_flops
-from timm_attnzoo.model_cards import TrainedWeights, copied_study, family_card, model_card, write_family_cards
+from timm_attnzoo.model_cards import (
+    TrainedWeights, TrainingRun, copied_study, family_card, model_card, write_family_cards,
+)
 from timm_attnzoo.model_families import FAMILIES, family_of
 
 from .conftest import ZOO_MODELS
@@ -151,11 +154,17 @@ PRETRAINED_CFG = dict(
 
 
 def trained_weights(**kwargs) -> TrainedWeights:
-    return TrainedWeights(**dict(dict(
-        repo_id='timm-attnzoo/vit_cifar.fmnist_e30', architecture='vit_cifar',
-        model_args=dict(img_size=28, in_chans=1, num_classes=10), pretrained_cfg=PRETRAINED_CFG, params=123457,
-        flops=7654321, checkpoint='studies/fashion_mnist_default/vit_cifar/weights', weights='model',
-        data_set='fashion_mnist'), **kwargs))
+    """ Made-up weights of a vit_cifar run; keyword arguments replace fields of the weights or of their run. """
+    run_fields = {f.name for f in fields(TrainingRun)} - {'architecture', 'model_args'}
+    run = dict(architecture='vit_cifar', model_args=dict(img_size=28, in_chans=1, num_classes=10),
+               data_config=dict(input_size=(1, 28, 28)), data_set='fashion_mnist')
+    run.update({key: value for key, value in kwargs.items() if key in run_fields})
+    weights = dict(
+        repo_id='timm-attnzoo/vit_cifar.fmnist_e30', architecture='vit_cifar', model_args=run['model_args'],
+        pretrained_cfg=PRETRAINED_CFG, params=123457, flops=7654321, attention='SoftmaxAttention',
+        checkpoint='studies/fashion_mnist_default/vit_cifar/weights', weights='model')
+    weights.update({key: value for key, value in kwargs.items() if key not in run_fields})
+    return TrainedWeights(**weights, run=TrainingRun(**run))
 
 
 def epoch_line(values) -> str:
@@ -189,7 +198,8 @@ def test_model_card_of_a_study_run_holds_its_numbers_config_and_epochs():
 
 def test_model_card_of_a_train_py_run_reads_its_summary_rows():
     card = model_card(trained_weights(
-        repo_id='someone/performer-fmnist', architecture='vit_performer_cifar', metrics=TRAIN_PY_SUMMARY,
+        repo_id='someone/performer-fmnist', architecture='vit_performer_cifar', attention='PerformerAttention',
+        metrics=TRAIN_PY_SUMMARY,
         results=dict(epochs=2, checkpoint_epoch=1, top1=68.94, top5=97.7), results_file='output/summary.csv'))
     assert 'performer' in front_matter(card)['tags']
     assert "timm.create_model('hf-hub:someone/performer-fmnist', pretrained=True)" in card

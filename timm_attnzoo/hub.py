@@ -14,13 +14,11 @@ Checkpoints are read as written by:
     metrics.csv and (once finished) summary.json in the run folder.
 A checkpoint is the user's own file: it is unpickled in full (`weights_only=False`) to read train.py's args.
 """
-import csv
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import timm
 import torch
@@ -34,8 +32,9 @@ from timm.models import clean_state_dict, save_for_hf
 from .checkpoints import create_model_from_checkpoint
 from .dataset_specs import DATA_SETS
 from .flops import count_flops
-from .model_cards import TrainedWeights, model_card
-from .study.run import SUMMARY, read_metrics, run_model_args
+from .model_cards import TrainedWeights, TrainingRun, model_card
+from .model_table import attention_layers
+from .study.run import SUMMARY, read_epoch_rows, read_metrics, run_model_args
 from .study.spec import ModelRun
 
 TRAIN_PY_ARGS = 'args.yaml'  # what train.py writes beside its checkpoints
@@ -48,21 +47,6 @@ class PushError(RuntimeError):
     """ A push that cannot go ahead, with what to do about it. """
 
 
-@dataclass(frozen=True)
-class TrainingRun:
-    """ What a checkpoint's run recorded: how to build the model, its data, its configuration and its results. """
-    architecture: str
-    model_args: Dict[str, Any]
-    data_config: Dict[str, Any]  # save_for_hf's data_config: input_size, mean, std, crop_pct, interpolation
-    data_set: Optional[str] = None
-    training_config: Optional[Dict[str, Any]] = None
-    training_config_file: Optional[str] = None
-    metrics: List[Dict[str, Any]] = field(default_factory=list)
-    metrics_file: Optional[str] = None
-    results: Dict[str, Any] = field(default_factory=dict)
-    results_file: Optional[str] = None
-
-
 def _data_set_config(data_set: str) -> Dict[str, Any]:
     spec = DATA_SETS[data_set]
     return dict(input_size=spec.input_size, mean=spec.mean, std=spec.std, crop_pct=1.0)
@@ -71,11 +55,6 @@ def _data_set_config(data_set: str) -> Dict[str, Any]:
 def _check_data_set(data_set: Optional[str]) -> None:
     if data_set is not None and data_set not in DATA_SETS:
         raise ValueError(f'--data-set {data_set!r} is not one of {sorted(DATA_SETS)}.')
-
-
-def _read_csv(path: Path) -> List[Dict[str, Any]]:
-    with path.open() as f:
-        return [{k: int(v) if k == 'epoch' else float(v) for k, v in row.items() if v != ''} for row in csv.DictReader(f)]
 
 
 def _read_study_run(run_dir: Path, data_set: Optional[str]) -> TrainingRun:
@@ -129,7 +108,7 @@ def _read_train_py_run(checkpoint: Dict[str, Any], path: Path, data_set: Optiona
     metrics, results, results_file = [], {}, None
     summary_file = path.parent / TRAIN_PY_SUMMARY
     if summary_file.exists():
-        metrics = _read_csv(summary_file)
+        metrics = read_epoch_rows(summary_file)
         evaluated = [row for row in metrics if 'eval_top1' in row]
         at_checkpoint = [row for row in evaluated if row['epoch'] == checkpoint.get('epoch')]
         if evaluated:
@@ -218,10 +197,8 @@ def export_weights(
     trained = TrainedWeights(
         repo_id=repo_id, architecture=config['architecture'], model_args=config.get('model_args', {}),
         pretrained_cfg=config['pretrained_cfg'], params=sum(p.numel() for p in model.parameters()),
-        flops=count_flops(model, input_size=tuple(config['pretrained_cfg']['input_size'])), checkpoint=checkpoint,
-        weights=weights, data_set=run.data_set, training_config=run.training_config,
-        training_config_file=run.training_config_file, metrics=run.metrics, metrics_file=run.metrics_file,
-        results=run.results, results_file=run.results_file)
+        flops=count_flops(model, input_size=tuple(config['pretrained_cfg']['input_size'])),
+        attention=attention_layers(model), checkpoint=checkpoint, weights=weights, run=run)
     (folder / 'README.md').write_text(model_card(trained))
     return trained
 

@@ -20,7 +20,7 @@ from timm.models import model_entrypoint, split_model_name_tag
 from .constants import FASHION_MNIST_LABELS
 from .dataset_specs import DATA_SETS
 from .model_families import ATTENTION_TAGS, FAMILIES, ModelFamily, family_models, family_of
-from .model_table import MODEL_COLUMNS, attention_layers, model_rows
+from .model_table import MODEL_COLUMNS, model_rows
 from .models.pretrained_cfg import FASHION_MNIST_TAG, hub_repo_id
 from .study import Study, load_study, preset_names, study_from_dict
 from .study.report import COLUMNS as STUDY_COLUMNS
@@ -28,23 +28,33 @@ from .train_configs import FASHION_MNIST_RECIPE
 
 
 @dataclass(frozen=True)
-class TrainedWeights:
-    """ What `attnzoo push` knows of the weights it publishes, all read from the run or measured on the model. """
-    repo_id: str  # 'ORG/NAME' on the Hub
+class TrainingRun:
+    """ What a checkpoint's run recorded: how to build the model, its data, its configuration and its results. """
     architecture: str  # registered model name, e.g. 'vit_performer_cifar'
-    model_args: Dict[str, Any]  # config.json's model_args: what builds the model again (in_chans, img_size, ...)
-    pretrained_cfg: Dict[str, Any]  # config.json's pretrained_cfg: input_size, mean, std, num_classes, label_names...
-    params: int
-    flops: int  # timm_attnzoo.flops.count_flops at pretrained_cfg['input_size'], batch 1
-    checkpoint: str  # the file or folder that was pushed
-    weights: str  # which weights of the checkpoint: 'EMA' or 'model'
+    model_args: Dict[str, Any]  # what builds the model as it was trained (in_chans, num_classes, img_size, ...)
+    data_config: Dict[str, Any]  # save_for_hf's data_config: input_size, mean, std, crop_pct, interpolation
     data_set: Optional[str] = None  # key of timm_attnzoo.dataset_specs.DATA_SETS, when the run says
     training_config: Optional[Dict[str, Any]] = None  # the run's recorded configuration (train.py args / study config)
     training_config_file: Optional[str] = None  # the file it was read from
     metrics: List[Dict[str, Any]] = field(default_factory=list)  # per-epoch rows as the run recorded them
+    metrics_file: Optional[str] = None  # the file the per-epoch rows were read from
     results: Dict[str, Any] = field(default_factory=dict)  # final results: top1, top5, best_top1, epochs, ...
     results_file: Optional[str] = None  # the file the results were read from
-    metrics_file: Optional[str] = None  # the file the per-epoch rows were read from
+
+
+@dataclass(frozen=True)
+class TrainedWeights:
+    """ What `attnzoo push` publishes: the exported config, what it measured on the model, and the run. """
+    repo_id: str  # 'ORG/NAME' on the Hub
+    architecture: str  # config.json's architecture
+    model_args: Dict[str, Any]  # config.json's model_args: what builds the model again (in_chans, img_size, ...)
+    pretrained_cfg: Dict[str, Any]  # config.json's pretrained_cfg: input_size, mean, std, num_classes, label_names...
+    params: int
+    flops: int  # timm_attnzoo.flops.count_flops at pretrained_cfg['input_size'], batch 1
+    attention: str  # the attention layers it holds, as timm_attnzoo.model_table.attention_layers names them
+    checkpoint: str  # the file or folder that was pushed
+    weights: str  # which weights of the checkpoint: 'EMA' or 'model'
+    run: TrainingRun
 
 
 HUB_DATASETS = {  # data sets of DATA_SETS on the Hub, for the cards' front matter
@@ -355,12 +365,12 @@ def _weights_tag(weights: TrainedWeights) -> Optional[str]:
     return None
 
 
-def _model_details(weights: TrainedWeights, family: ModelFamily, attention: str) -> str:
+def _model_details(weights: TrainedWeights, family: ModelFamily) -> str:
     cfg = weights.pretrained_cfg
     input_size = 'x'.join(map(str, cfg.get('input_size', ())))
     details = [
         f'Architecture: `{weights.architecture}` ({family.title}, `timm_attnzoo/models/{family.module}.py`); '
-        f'attention layers: {attention}',
+        f'attention layers: {weights.attention}',
         f'Model arguments (config.json `model_args`): `{weights.model_args}`',
         f'Parameters: {weights.params:,}',
         f'FLOPs: {weights.flops:,} ({weights.flops / 1e6:.2f} M) per {input_size} image, batch 1',
@@ -370,8 +380,8 @@ def _model_details(weights: TrainedWeights, family: ModelFamily, attention: str)
         details.append(f"Classes ({len(cfg['label_names'])}): " + ', '.join(cfg['label_names']))
     elif cfg.get('num_classes'):
         details.append(f"Classes: {cfg['num_classes']}")
-    if weights.data_set:
-        details.append(f'Data set: {DATA_SET_TITLES.get(weights.data_set, weights.data_set)} (`{weights.data_set}`)')
+    if weights.run.data_set:
+        details.append(f'Data set: {DATA_SET_TITLES.get(weights.run.data_set, weights.run.data_set)} (`{weights.run.data_set}`)')
     details.append(f'Weights: the {weights.weights} weights of `{weights.checkpoint}`')
     return '\n\n'.join([
         '## Model details',
@@ -398,29 +408,29 @@ def _usage(weights: TrainedWeights) -> str:
 
 
 def _training(weights: TrainedWeights) -> str:
-    if not weights.training_config:
+    if not weights.run.training_config:
         return '## Training configuration\n\nThe checkpoint came without a recorded training configuration.'
-    config = yaml.safe_dump(_plain(weights.training_config), sort_keys=False)
-    source = f', read from `{weights.training_config_file}`' if weights.training_config_file else ''
+    config = yaml.safe_dump(_plain(weights.run.training_config), sort_keys=False)
+    source = f', read from `{weights.run.training_config_file}`' if weights.run.training_config_file else ''
     return f'## Training configuration\n\nThe configuration the run recorded{source}:\n\n```yaml\n{config}```'
 
 
 def _results(weights: TrainedWeights) -> str:
     lines = ['## Results']
-    if not weights.results and not weights.metrics:
+    if not weights.run.results and not weights.run.metrics:
         lines.append('The checkpoint came without recorded evaluation results: this card reports none.')
         return '\n\n'.join(lines)
-    if weights.results:
-        keys = [key for key in RESULT_LABELS if key in weights.results]
-        keys += [key for key in weights.results if key not in RESULT_LABELS]
-        source = f', read from `{weights.results_file}`' if weights.results_file else ''
+    if weights.run.results:
+        keys = [key for key in RESULT_LABELS if key in weights.run.results]
+        keys += [key for key in weights.run.results if key not in RESULT_LABELS]
+        source = f', read from `{weights.run.results_file}`' if weights.run.results_file else ''
         lines += [f'Final results on the validation split as the run recorded them{source}:',
                   _table([RESULT_LABELS.get(key, key) for key in keys],
-                         [[_format_value(key, weights.results[key]) for key in keys]])]
-    if weights.metrics:
-        columns = list(dict.fromkeys(key for row in weights.metrics for key in row))
-        source = f', read from `{weights.metrics_file}`' if weights.metrics_file else ''
-        cells = [[_format_value(key, row.get(key, '')) for key in columns] for row in weights.metrics]
+                         [[_format_value(key, weights.run.results[key]) for key in keys]])]
+    if weights.run.metrics:
+        columns = list(dict.fromkeys(key for row in weights.run.metrics for key in row))
+        source = f', read from `{weights.run.metrics_file}`' if weights.run.metrics_file else ''
+        cells = [[_format_value(key, row.get(key, '')) for key in columns] for row in weights.run.metrics]
         lines += [f'Per epoch{source}:', _table(columns, cells)]
     else:
         lines.append('No per-epoch metrics were recorded.')
@@ -430,19 +440,18 @@ def _results(weights: TrainedWeights) -> str:
 def model_card(weights: TrainedWeights) -> str:
     """ The README.md of a Hub repository of trained weights, from what `attnzoo push` read and measured. """
     family = FAMILIES[family_of(weights.architecture)]
-    attention = attention_layers(timm.create_model(weights.architecture, **weights.model_args))
-    tags = [*COMMON_TAGS, *family.tags, *_attention_tags(attention)]
+    tags = [*COMMON_TAGS, *family.tags, *_attention_tags(weights.attention)]
     input_size = weights.pretrained_cfg.get('input_size')
-    if weights.data_set:
-        data = f"{DATA_SET_TITLES.get(weights.data_set, weights.data_set)} ({'x'.join(map(str, input_size or ()))})"
+    if weights.run.data_set:
+        data = f"{DATA_SET_TITLES.get(weights.run.data_set, weights.run.data_set)} ({'x'.join(map(str, input_size or ()))})"
     else:
         data = 'the data set of its recorded configuration'
     sections = [
-        _front_matter(tags, weights.data_set) + f'# {weights.repo_id}',
+        _front_matter(tags, weights.run.data_set) + f'# {weights.repo_id}',
         f'`{weights.architecture}`, a model of timm_attnzoo\'s family {family.title} '
         f'(`timm_attnzoo/models/{family.module}.py`). {family.architecture}',
         _papers_section(family),
-        _model_details(weights, family, attention),
+        _model_details(weights, family),
         _usage(weights),
         _training(weights),
         _results(weights),

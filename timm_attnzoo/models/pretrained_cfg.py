@@ -80,9 +80,11 @@ def readable_pretrained_errors(create_fn: Callable[..., Any]) -> Callable[..., A
     ValueError naming the file and what to do, not safetensors' header error. """
     @functools.wraps(create_fn)
     def create(variant: str, pretrained: bool = False, **kwargs: Any) -> Any:
+        if not pretrained:
+            return create_fn(variant, pretrained, **kwargs)
         cfg = resolve_pretrained_cfg(
             variant, pretrained_cfg=kwargs.get('pretrained_cfg'), pretrained_cfg_overlay=kwargs.get('pretrained_cfg_overlay'))
-        if pretrained and not (cfg.has_weights or cfg.state_dict is not None):
+        if not (cfg.has_weights or cfg.state_dict is not None):
             raise ValueError(
                 f'{variant} has no pretrained weights of its own (its default is the CIFAR-10 architecture); weights '
                 f'are tags: {", ".join(timm.list_pretrained(f"{variant}.*"))}, e.g. '

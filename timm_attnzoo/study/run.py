@@ -84,12 +84,16 @@ def create_run_model(study: Study, run: ModelRun) -> torch.nn.Module:
     return timm.create_model(run.model, **run_model_args(study.data_set, run))
 
 
+def read_epoch_rows(path: Path) -> List[Dict[str, float]]:
+    """ A CSV of a row per epoch (a run's metrics.csv, timm train.py's summary.csv): the epoch an int, every other
+    cell a float, empty cells left out. """
+    with path.open() as f:
+        return [{k: int(v) if k == 'epoch' else float(v) for k, v in row.items() if v != ''} for row in csv.DictReader(f)]
+
+
 def read_metrics(run_dir: Path) -> List[Dict[str, float]]:
     path = run_dir / 'metrics.csv'
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return [{k: int(v) if k == 'epoch' else float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return read_epoch_rows(path) if path.exists() else []
 
 
 def _write_metrics(run_dir: Path, rows: List[Dict[str, float]]) -> None:
