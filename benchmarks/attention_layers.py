@@ -1,6 +1,11 @@
 """ The zoo's attention layers against the public reference implementations and exact attention through SDPA, side
 by side in one run: the median time of a training step (forward and backward, `timm_attnzoo.measure`) and its peak
-memory, each case in a fresh process so that one case's memory does not count in another's.
+memory, each case in fresh processes so that one case's memory does not count in another's.
+
+Peak memory is measured in a process of its own, with glibc's MALLOC_MMAP_THRESHOLD_ at 128 KiB: every tensor
+of 128 KiB or more is then mapped and unmapped on its own, so the resident set follows the live tensors instead of
+what the heap kept from earlier ones (with the default, repeated measurements of one case moved by 30 MiB). The
+time is measured in another process, with the allocator's defaults.
 
     python benchmarks/attention_layers.py [--tokens 64 256 1024 4096 16384] [--mechanisms ...] [--device cpu]
         [--dtype float32|bfloat16] [--warmup 3] [--runs 10] [--threads T] [--output benchmarks/results/attention_layers]
@@ -9,8 +14,9 @@ Every layer has width 256 and 4 heads of 64 (the lambda layers: 4 heads of 16 ke
 256 channels); the batch is 8 up to N = 1024 tokens, 2 at 4096 and 1 at 16384. The references, with the same
 options as ours: performer-pytorch's `SelfAttention` (256 features; softmax kernel, or the generalized ReLU
 kernel), nystrom-attention's `NystromAttention` (64 landmarks, 6 pinv iterations, residual conv 33), linformer's
-`LinformerSelfAttention` (k = 64, separate E and F), timm's `LambdaLayer` (r = 9), and for softmax attention a
-bare module of the same width: a qkv projection, `F.scaled_dot_product_attention` and the output projection.
+`LinformerSelfAttention` (k = 64, separate E and F), for the lambda layer (r = 9) timm's `LambdaLayer` ('lambda')
+and lambda-networks' `LambdaLayer` ('lambda_networks'), and for softmax attention a bare module of the same
+width: a qkv projection, `F.scaled_dot_product_attention` and the output projection.
 The reference packages are the `bench` extra (`pip install -e .[bench]`).
 
 Prints the ratio table (ours / reference, and both / SDPA) and writes the points and the tables as CSV, JSON and
@@ -30,7 +36,9 @@ from fresh_process import run_in_fresh_process, write_points
 WIDTH, HEADS = 256, 4
 BATCH_SIZES = {64: 8, 256: 8, 1024: 8, 4096: 2, 16384: 1}
 DEFAULT_TOKENS = tuple(BATCH_SIZES)
-MECHANISMS = ('softmax', 'performer', 'performer_relu', 'nystrom', 'linformer', 'lambda')
+MECHANISMS = ('softmax', 'performer', 'performer_relu', 'nystrom', 'linformer', 'lambda', 'lambda_networks')
+LAMBDA_MECHANISMS = ('lambda', 'lambda_networks')
+EXACT_MEMORY_ENV = {'MALLOC_MMAP_THRESHOLD_': str(128 * 1024)}
 IMPLEMENTATIONS = ('ours', 'reference', 'sdpa')
 
 
@@ -79,6 +87,9 @@ def _reference(mechanism: str, n: int) -> nn.Module:
     if mechanism == 'linformer':
         from linformer import LinformerSelfAttention
         return LinformerSelfAttention(dim=WIDTH, seq_len=n, k=64, heads=HEADS, dim_head=WIDTH // HEADS, share_kv=False)
+    if mechanism == 'lambda_networks':
+        from lambda_networks import LambdaLayer
+        return LambdaLayer(WIDTH, dim_out=WIDTH, dim_k=16, r=9, heads=HEADS, dim_u=1)
     from timm.layers.lambda_layer import LambdaLayer
     return LambdaLayer(WIDTH, num_heads=HEADS, dim_head=16, r=9)
 
@@ -89,7 +100,7 @@ BUILDERS: Dict[str, Callable[[str, int], nn.Module]] = dict(
 
 def _input_size(mechanism: str, implementation: str, n: int) -> Tuple[int, ...]:
     side = math.isqrt(n)
-    return (WIDTH, side, side) if mechanism == 'lambda' and implementation != 'sdpa' else (n, WIDTH)
+    return (WIDTH, side, side) if mechanism in LAMBDA_MECHANISMS and implementation != 'sdpa' else (n, WIDTH)
 
 
 class CastInput(nn.Module):
@@ -104,23 +115,36 @@ class CastInput(nn.Module):
         return self.layer(x.to(self.dtype))
 
 
-def run_case(mechanism: str, implementation: str, n: int, device: str, dtype: str, warmup: int, runs: int) -> Dict:
-    """ One point, measured in this process. """
+def run_case(
+        mechanism: str, implementation: str, n: int, device: str, dtype: str, warmup: int, runs: int, measure: str,
+) -> Dict:
+    """ One point's memory (the first training step of this process) or time, measured in this process. """
+    from timm_attnzoo.flops import count_flops
     from timm_attnzoo.measure import peak_training_memory_mib, training_step_timing
     torch.manual_seed(0)
     device = torch.device(device)
     layer = CastInput(BUILDERS[implementation](mechanism, n), getattr(torch, dtype)).to(device)
     input_size, batch_size = _input_size(mechanism, implementation, n), BATCH_SIZES.get(n, 1)
-    memory = peak_training_memory_mib(layer, input_size, batch_size, device)  # first: a fresh process's high-water mark
+    point = dict(mechanism=mechanism, implementation=implementation, n=n, batch_size=batch_size, device=str(device),
+                 dtype=dtype)
+    if measure == 'memory':
+        return dict(point, memory_mib=peak_training_memory_mib(layer, input_size, batch_size, device))
     timing = training_step_timing(layer, input_size, batch_size, device, warmup, runs)
-    return dict(mechanism=mechanism, implementation=implementation, n=n, batch_size=batch_size, device=str(device),
-                dtype=dtype, time_ms=1000 * timing.median, time_spread_ms=1000 * timing.spread, memory_mib=memory)
+    point = dict(point, time_ms=1000 * timing.median, time_spread_ms=1000 * timing.spread)
+    if implementation != 'reference':  # the zoo's counter knows every op of ours and of SDPA, not of the packages
+        point['forward_flops'] = count_flops(layer, input_size, batch_size)
+    return point
 
 
 def _run_in_fresh_process(case: Sequence[str], args: argparse.Namespace) -> Dict:
+    """ The case's memory and its time, each in a fresh process (see the module docstring). """
     arguments = ['--case', *case, '--device', args.device, '--dtype', args.dtype, '--warmup', str(args.warmup),
                  '--runs', str(args.runs)] + (['--threads', str(args.threads)] if args.threads else [])
-    return run_in_fresh_process(__file__, arguments, dict(mechanism=case[0], implementation=case[1], n=int(case[2])))
+    failed = dict(mechanism=case[0], implementation=case[1], n=int(case[2]))
+    memory = run_in_fresh_process(__file__, arguments + ['--measure', 'memory'], failed, env=EXACT_MEMORY_ENV)
+    if 'error' in memory:
+        return memory
+    return dict(memory, **run_in_fresh_process(__file__, arguments + ['--measure', 'time'], failed))
 
 
 def _ratio(points: Dict[Tuple[str, str, int], Dict], mechanism: str, n: int, numerator: str, denominator: str) -> str:
@@ -143,6 +167,15 @@ def ratio_tables(points: List[Dict], tokens: Sequence[int], mechanisms: Sequence
             label = mechanism if title.startswith('Time of') else f'{mechanism}, {numerator}'
             lines.append(f'| {label} | ' + ' | '.join(_ratio(by_key, mechanism, n, numerator, denominator) for n in tokens) + ' |')
         tables.append('\n'.join(lines))
+    lines = ["Forward FLOPs of ours / SDPA's (`timm_attnzoo.flops`)", '', header]
+    for mechanism in mechanisms:
+        cells = []
+        for n in tokens:
+            ours, sdpa = by_key.get((mechanism, 'ours', n), {}), by_key.get((mechanism, 'sdpa', n), {})
+            flops = ours.get('forward_flops'), sdpa.get('forward_flops')
+            cells.append(f'{flops[0] / flops[1]:.2f}x' if all(flops) else 'n/a')
+        lines.append(f'| {mechanism} | ' + ' | '.join(cells) + ' |')
+    tables.append('\n'.join(lines))
     lines = ['Peak training step memory (MiB): ours / reference / SDPA', '', header]
     for mechanism in mechanisms:
         cells = []
@@ -166,12 +199,13 @@ def main(argv: Sequence[str] = None) -> None:
     parser.add_argument('--threads', type=int, help="torch's CPU threads (default: torch's own choice)")
     parser.add_argument('--output', default='benchmarks/results/attention_layers')
     parser.add_argument('--case', nargs=3, metavar=('MECHANISM', 'IMPLEMENTATION', 'N'), help=argparse.SUPPRESS)
+    parser.add_argument('--measure', choices=('memory', 'time'), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.case:
         print(json.dumps(run_case(args.case[0], args.case[1], int(args.case[2]), args.device, args.dtype,
-                                  args.warmup, args.runs)))
+                                  args.warmup, args.runs, args.measure)))
         return
     points = []
     for n in args.tokens:
@@ -190,6 +224,7 @@ def main(argv: Sequence[str] = None) -> None:
     print(f'\n{args.device}, {args.dtype}, width {WIDTH}, {HEADS} heads, torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads\n\n{tables}')
     write_points(args.output, points, tables)
+
 
 if __name__ == '__main__':
     main()

@@ -2,15 +2,18 @@
 nothing of one case stays warm for the next), and the points and table written out. """
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 
-def run_in_fresh_process(script: str, arguments: Sequence[str], failed: Dict) -> Dict:
-    """ `python script ARGUMENTS`, whose last line of output is the case's JSON; `failed` plus the error if it fails. """
-    result = subprocess.run([sys.executable, script, *arguments], capture_output=True, text=True)
+def run_in_fresh_process(script: str, arguments: Sequence[str], failed: Dict, env: Optional[Dict[str, str]] = None) -> Dict:
+    """ `python script ARGUMENTS` (with `env` added to the environment), whose last line of output is the case's
+    JSON; `failed` plus the error if it fails. """
+    result = subprocess.run(
+        [sys.executable, script, *arguments], capture_output=True, text=True, env={**os.environ, **(env or {})})
     if result.returncode != 0:
         return dict(failed, error=(result.stderr.strip().splitlines() or ['exit code %d' % result.returncode])[-1])
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -53,27 +53,47 @@ def softmax_attention_flops(N, C, heads):
 def linformer_flops(N, C, heads, k):
     d = C // heads
     return (
-        qkv_proj_flops(N, C)
-        + heads * 2 * k * N * d  # E^T K and F^T V: (k, N) @ (N, d) per head
+        N * C * C + N * C * C  # the query projection, the output projection
+        + 2 * (k * N * C + k * C * C)  # E^T X and F^T X, (k, N) @ (N, C), then W^K and W^V on their k rows
+        + 2 * (N * k + k * C + k * C)  # the biases through E and F: E^T 1 (a sum over N), times b^K, added
         + heads * sdpa_flops(N, k, d, d)  # attention of N queries over k projected keys
     )
 
 
 def performer_flops(N, C, heads, m, kernel):
     d = C // heads
+    scaled_projection = m * d  # w * d^(-1/4), once for all heads
+    if N * N * (m + d + 1) < 2 * N * m * (d + 1):
+        # short sequences: phi(Q) and phi(K) whole, then linear_attention's N x N association
+        if kernel == 'softmax':
+            # phi up to factors that cancel, x scaled by d^(-1/4) through w: exp(w^T x - shift) for a query,
+            # exp([x, |x|^2] . [w, -d^(-1/2) / 2] - shift) for a key
+            query = N * d * m + N * m + N * m + N * m  # w^T x, the row's maximum, subtract it, exp
+            key = (
+                N * d + N * d  # |x|^2: square, sum
+                + N * (d + 1) * m  # [x, |x|^2] . [w, -d^(-1/2) / 2]
+                + N * m + N * m + N * m  # the head's maximum, subtract it, exp
+            )
+        else:
+            query = key = N * d * m + N * m + N * m  # relu(w^T x) + eps
+        return qkv_proj_flops(N, C) + scaled_projection + heads * (query + key + linear_attention_flops(N, N, m, d))
+    # longer ones: floor(N / m) chunks; S = sum phi(k) v^T and z = sum phi(k) over key chunks, then each query chunk
+    chunks = max(1, N // m)
     if kernel == 'softmax':
-        # phi up to factors that cancel, x scaled by d^(-1/4) through w: exp(w^T x - shift) for a query,
-        # exp([x, |x|^2] . [w, -1/2] - shift) for a key
-        query = N * d * m + N * m + N * m + N * m  # w^T x, the row's maximum, subtract it, exp
         key = (
-            N * d + N * d + N  # |x|^2: square, sum, scale
-            + N * (d + 1) * m  # [x, |x|^2] . [w, -1/2]
-            + N * m + N * m + N * m  # the head's maximum, subtract it, exp
+            N * d + N * d  # |x|^2
+            + N * (d + 1) * m + N * m + N * m + N * m  # exponents, each chunk's maximum, subtract the shift, exp
+            + (chunks - 1) * (3 + m * d + m)  # a raised shift: the new maximum, exp(old - new), S and z rescaled
         )
+        query = N * d * m + N * m + N * m + N * m  # w^T x, the row's maximum, subtract it, exp
     else:
-        query = key = N * d * m + N * m + N * m  # relu(w^T x) + eps
-    scaled_projection = 2 * m * d  # w * d^(-1/4), once per feature map for all heads
-    return qkv_proj_flops(N, C) + scaled_projection + heads * (query + key + linear_attention_flops(N, N, m, d))
+        key = query = N * d * m + N * m + N * m  # relu(w^T x) + eps
+    contraction = (
+        N * m * d + N * m  # phi(K)^T V and the sum of phi(K), chunk by chunk
+        + (chunks - 1) * (m * d + m)  # ... accumulated
+        + N * m + N * m * d + N * d  # phi(Q) z, phi(Q) S, the division
+    )
+    return qkv_proj_flops(N, C) + scaled_projection + heads * (query + key + contraction)
 
 
 def nystrom_flops(N, C, heads, m, iterations, conv_kernel):
@@ -158,12 +178,14 @@ def test_dilated_windows_on_a_padded_grid_are_counted():
 
 @pytest.mark.parametrize('attn_type', sorted(ATTENTION_LAYERS))
 def test_layer_flops_scale_with_batch(attn_type):
-    # every per-example term is multiplied by the batch; only Nystrom's scaled identities and the Performer's
-    # scaled projection (w * d^(-1/4), per feature map) are shared
+    # every per-example term is multiplied by the batch; only Nystrom's scaled identities, the Performer's
+    # scaled projection (w * d^(-1/4)) and Linformer's bias terms (E^T 1) b^T are shared
     layer = _layer(attn_type)
     shared = 6 * 3 * 64 * 64 if attn_type == 'nystrom' else 0  # 6 iterations, m = min(64, N) landmarks
     if attn_type.startswith('performer'):
-        shared = 2 * layer.num_features * layer.head_dim
+        shared = layer.num_features * layer.head_dim
+    if attn_type == 'linformer':
+        shared = 2 * (NUM_TOKENS * layer.proj_dim + layer.proj_dim * DIM)
     one = count_flops(layer, input_size=(NUM_TOKENS, DIM), batch_size=1)
     three = count_flops(layer, input_size=(NUM_TOKENS, DIM), batch_size=3)
     assert three == 3 * (one - shared) + shared

@@ -72,6 +72,21 @@ def test_linformer_with_identity_projections_is_softmax_attention():
     torch.testing.assert_close(linformer(x), reference(x))
 
 
+@pytest.mark.parametrize('share_kv', [False, True])
+@pytest.mark.parametrize('qkv_bias', [True, False])
+def test_linformer_projecting_tokens_first_is_the_papers_order(share_kv, qkv_bias):
+    # forward runs E (X W^K + 1 b^K) as (E X) W^K + (E 1) b^K; `attend` on `split_heads` is the paper's order
+    linformer = LinformerAttention(DIM, HEADS, seq_len=17, proj_dim=8, share_kv=share_kv, qkv_bias=qkv_bias).double()
+    x = _tokens(17).requires_grad_()
+    papers_order = linformer.merge_heads(linformer.attend(*linformer.split_heads(x)))
+    torch.testing.assert_close(linformer(x), papers_order)
+    parameters = [x] + list(linformer.parameters())
+    grad = torch.randn_like(papers_order)
+    for ours, expected in zip(torch.autograd.grad(linformer(x), parameters, grad),
+                              torch.autograd.grad(papers_order, parameters, grad)):
+        torch.testing.assert_close(ours, expected)
+
+
 def test_linformer_shared_projection_ties_keys_and_values():
     linformer = LinformerAttention(DIM, HEADS, seq_len=17, proj_dim=8, share_kv=True)
     assert linformer.proj_v is None

@@ -27,6 +27,8 @@ from .qkv_attention import QKVAttention
 def segment_means(x: torch.Tensor, num_segments: int) -> torch.Tensor:
     """ x (B, h, N, d) -> means of `num_segments` contiguous segments along N, (B, h, m, d). """
     N = x.shape[-2]
+    if N % num_segments == 0:  # equal segments: a mean over a reshape, and a broadcast in the backward
+        return x.unflatten(-2, (num_segments, N // num_segments)).mean(dim=-2)
     segment_ids = torch.arange(N, device=x.device) * num_segments // N
     lengths = torch.bincount(segment_ids, minlength=num_segments).to(x.dtype)
     sums = x.new_zeros(*x.shape[:-2], num_segments, x.shape[-1]).index_add_(-2, segment_ids, x)
@@ -110,7 +112,9 @@ class NystromAttention(QKVAttention):
         out = F.scaled_dot_product_attention(
             q, k_landmarks, landmark_values.to(v.dtype), dropout_p=dropout_p)  # B, h, N, d
         if self.residual_conv is not None:
-            out = out + self.residual_conv(v)
+            # channels-last (the h heads innermost) runs the depthwise convolution about 3x faster on CPU than the
+            # head-split view of the qkv rows does, and its backward too
+            out = out + self.residual_conv(v.contiguous(memory_format=torch.channels_last))
         return out
 
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

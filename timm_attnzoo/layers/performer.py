@@ -4,17 +4,18 @@
 features (Lemma 1), with x scaled by d^{-1/4} so that E[phi(q)^T phi(k)] = exp(q^T k / sqrt(d)):
     phi(x) = exp(w_i^T x - ||x||^2 / 2) / sqrt(m),   w_1..w_m orthogonal Gaussian rows (Sec. 3.2)
 ReLU kernel (the generalized attention of Sec. 2.2): phi(x) = relu(w_i^T x) / sqrt(m).
-Attention is then the linear contraction of `linear_attention`, O(N m d).
+Attention is then the linear contraction of eq. 5 of Katharopoulos et al., O(N m d), computed by
+`favor_attention` in chunks of tokens with the features recomputed in the backward (see `favor.py`).
 
 Numerics: the feature maps and the contraction run in float32 with autocast off. Before `exp`, each
 query row subtracts the maximum of its exponents (so its largest feature is exactly 1) and the keys
 subtract the maximum over (N, m) per batch and head; both are constants that cancel between numerator and
-normalizer, so the estimator stays unbiased. For the same reason `feature_map` leaves out every factor
+normalizer, so the estimator stays unbiased. For the same reason the feature maps leave out every factor
 constant over a query row or over all keys of a head (1/sqrt(m), a query's exp(-||q||^2 / 2)), which saves
-passes over the (B, h, N, m) features, the cost that dominates at small N. (The reference implementation instead adds 1e-4 to every
-feature, a bias that grows with m as the shifted features shrink.) The ReLU kernel keeps the reference's
-+1e-3 in its definition, since a query whose projections are all negative would otherwise have no
-normalizer.
+passes over the (B, h, N, m) features, the cost that dominates at small N. (The reference implementation
+instead adds 1e-4 to every feature, a bias that grows with m as the shifted features shrink.) The ReLU kernel
+keeps the reference's +1e-3 in its definition, since a query whose projections are all negative would otherwise
+have no normalizer.
 
 Redraws: features are a function of (`feature_seed`, redraw count) through a seeded generator, so every
 rank of a distributed run draws the same ones. `step()` advances the training-step counter and redraws
@@ -22,14 +23,14 @@ every `feature_redraw_interval` steps; the owning model calls it once per traini
 gradient-checkpointed region, so a recomputed forward sees the same features. Eval never redraws.
 """
 import math
-import torch
-import torch.nn.functional as F
+from typing import Tuple
 
-from .linear_attention import linear_attention
+import torch
+
+from .favor import favor_attention, key_features, key_projection, query_features
 from .qkv_attention import QKVAttention
 
 PERFORMER_KERNELS = ('softmax', 'relu')
-RELU_KERNEL_EPSILON = 1e-3
 
 
 def orthogonal_gaussian_features(num_features: int, head_dim: int, generator: torch.Generator) -> torch.Tensor:
@@ -104,32 +105,23 @@ class PerformerAttention(QKVAttention):
         if self.feature_redraw_interval and int(self.num_steps) % self.feature_redraw_interval == 0:
             self.redraw_features()
 
-    def feature_map(self, x: torch.Tensor, is_query: bool) -> torch.Tensor:
-        """ x (B, h, N, d) float32 -> phi(x) (B, h, N, m) float32, up to a positive factor per query row, and per
-        batch and head for the keys. The factors cancel in the normalized attention, so they are left out: 1/sqrt(m),
-        and for a query exp(-||x||^2 / 2) and its shift. Shifts are constants of the gradient too (the output does not
-        depend on them), hence taken from a detached copy. """
-        projection = self.projection_matrix.to(x.dtype) * self.head_dim ** -0.25  # m, d: x's d^(-1/4) folded in
+    def projections(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """ The queries' (m, d) features with x's d^(-1/4) folded in, and the keys' (the same for ReLU; with the
+        softmax kernel's -||k||^2 / 2 as one more column), float32. """
+        q_projection = self.projection_matrix.float() * self.head_dim ** -0.25
         if self.kernel == 'relu':
-            return F.relu(x @ projection.T) + RELU_KERNEL_EPSILON
-        if is_query:
-            projected = x @ projection.T  # B, h, N, m
-            return projected.sub_(projected.detach().amax(dim=-1, keepdim=True)).exp_()
-        # w^T x - ||x||^2 / 2 as one product: [x, ||x||^2] against [w, -1/2]
-        squared_norm = (x * x).sum(dim=-1, keepdim=True) * self.head_dim ** -0.5  # of x * d^(-1/4)
-        halves = projection.new_full((projection.shape[0], 1), -0.5)
-        exponent = torch.cat([x, squared_norm], dim=-1) @ torch.cat([projection, halves], dim=-1).T  # B, h, N, m
-        return exponent.sub_(exponent.detach().amax(dim=(-2, -1), keepdim=True)).exp_()
+            return q_projection, q_projection
+        return q_projection, key_projection(q_projection, self.head_dim)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=q.device.type, enabled=False):
-            q_features = self.feature_map(q.float(), is_query=True)
-            k_features = self.feature_map(k.float(), is_query=False)
-            x = linear_attention(q_features, k_features, v.float())  # B, h, N, d
+            x = favor_attention(q.float(), k.float(), v.float(), *self.projections(), self.kernel)
         return x.to(v.dtype)
 
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """ phi(Q) phi(K)^T, each row divided by its sum: (B, h, N, N) float32. """
         with torch.autocast(device_type=q.device.type, enabled=False):
-            scores = self.feature_map(q.float(), is_query=True) @ self.feature_map(k.float(), is_query=False).transpose(-2, -1)
+            q_projection, k_projection = self.projections()
+            scores = query_features(q.float(), q_projection, self.kernel) @ key_features(
+                k.float(), k_projection, self.kernel).transpose(-2, -1)
             return scores / scores.sum(dim=-1, keepdim=True)
