@@ -1,7 +1,7 @@
 """ Write the arguments timm's train.py accepts, as test data for the configurations in train_configs/.
 
     python scripts/train_py_arguments.py PATH/TO/train.py --commit HASH --timm-version VERSION \
-        > tests/data/train_py_arguments.json
+        > timm_attnzoo/train_py_arguments.json
 
 train.py is not in the timm wheel and is not part of this repository: it is read from a checkout of
 huggingface/pytorch-image-models. Its parser is built at import time, so importing the file (its main() is

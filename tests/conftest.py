@@ -1,11 +1,14 @@
+import itertools
 from functools import lru_cache
 
 import pytest
 import timm
 import torch
+from timm.data import create_dataset, create_loader
 from timm.models import model_entrypoint
 
 import timm_attnzoo
+from timm_attnzoo.constants import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from timm_attnzoo.data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist
 
 ZOO_MODELS = timm_attnzoo.list_models()
@@ -27,6 +30,38 @@ def fashion_mnist_root(tmp_path_factory):
     if not DEBIAN_FASHION_MNIST_DIR.exists():
         pytest.fail(f'{DEBIAN_FASHION_MNIST_DIR} is missing: run `apt-get install dataset-fashion-mnist` (scripts/setup.sh does).')
     return prepare_fashion_mnist(tmp_path_factory.mktemp('fashion_mnist'))
+
+
+# Models over 5M parameters (13-28M) would take most of CI's time in tests that train, so they train narrowed: the
+# same variant, blocks and options at a smaller width and depth, by family. Their full sizes run forward and backward
+# in the contract tests, and `attnzoo study` trains them whole.
+LARGE_MODEL_PARAMS = 5_000_000
+NARROWED = {
+    'mixformer': dict(embed_dim=32, depths=(1, 2, 3, 2), num_heads=(1, 2, 4, 8)),
+    'lambda_resnet': dict(width_factor=0.25),
+    'mlp_mixer': dict(embed_dim=128, num_blocks=4),
+    'tnt': dict(embed_dim=128, depth=3, num_heads_outer=4),
+    'swin_transformer': dict(embed_dim=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8)),
+}
+FASHION_MNIST_BATCH_SIZE = 32
+
+
+def fashion_mnist_model(model_name: str, **kwargs) -> torch.nn.Module:
+    """ The model's Fashion-MNIST tag (1x28x28, 10 classes), narrowed (`NARROWED`) when it is large. """
+    if sum(p.numel() for p in eval_model(model_name).parameters()) > LARGE_MODEL_PARAMS:
+        kwargs = dict(NARROWED[model_entrypoint(model_name).__module__.rsplit('.', 1)[-1]], **kwargs)
+    return timm.create_model(f'{model_name}.fmnist_e30', **kwargs)
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist_batches(fashion_mnist_root):
+    """ The first 4 training batches of real Fashion-MNIST through timm's dataset and loader, normalized. """
+    dataset = create_dataset('torch/fashion_mnist', root=str(fashion_mnist_root), split='train')
+    assert len(dataset) == 60000
+    loader = create_loader(
+        dataset, input_size=(1, 28, 28), batch_size=FASHION_MNIST_BATCH_SIZE, is_training=False,
+        use_prefetcher=False, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, crop_pct=1.0, num_workers=0)
+    return list(itertools.islice(loader, 4))
 
 
 @pytest.fixture(scope='module')

@@ -22,6 +22,7 @@ from timm.data import create_dataset, create_loader
 from timm.utils import CheckpointSaver, ModelEmaV3, update_summary
 
 from timm_attnzoo.cli import main
+from timm_attnzoo.config_check import TRAIN_PY_ARGUMENTS
 from timm_attnzoo.constants import FASHION_MNIST_LABELS, FASHION_MNIST_MEAN, FASHION_MNIST_STD, HF_HUB_ORGANIZATION
 from timm_attnzoo.flops import count_flops
 from timm_attnzoo.hub import PushError, load_trained_model, push
@@ -30,7 +31,7 @@ from timm_attnzoo.models.pretrained_cfg import FASHION_MNIST_TAG
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAIN_PY = json.loads((ROOT / 'tests' / 'data' / 'train_py_arguments.json').read_text())['arguments']
+TRAIN_PY = TRAIN_PY_ARGUMENTS['arguments']
 MODEL = 'vit_cifar'
 REPO_ID = f'{HF_HUB_ORGANIZATION}/{MODEL}.{FASHION_MNIST_TAG}'
 SNAPSHOT = 'f' * 40  # a commit hash in the cache layout
@@ -205,6 +206,15 @@ def test_damaged_safetensors_is_a_clear_error(pushed, tmp_path, damage):
         with pytest.raises(ValueError, match='truncated or corrupted') as error:
             timm.create_model(name, pretrained=True, **kwargs)
         assert str(folder / 'model.safetensors') in str(error.value)
+
+
+@pytest.mark.parametrize('other', ['swin_cifar', 'vit_performer_cifar'])
+def test_weights_of_another_architecture_are_a_clear_error(pushed, other):
+    # swin's keys are not the ViT's; the Performer ViT has the ViT's parameters and Performer buffers besides
+    with pytest.raises(ValueError, match=f'not weights of {other}.*local-dir:') as error:
+        timm.create_model(f'{other}.{FASHION_MNIST_TAG}', pretrained=True,
+                          pretrained_cfg_overlay=dict(file=str(pushed / 'model.safetensors')))
+    assert str(pushed / 'model.safetensors') in str(error.value)
 
 
 def _push_error(*argv) -> str:

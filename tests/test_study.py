@@ -7,6 +7,7 @@ import pytest
 import timm
 import torch
 import yaml
+from safetensors.torch import load_file
 from timm.models import model_entrypoint
 
 from timm_attnzoo.cli import main
@@ -133,6 +134,75 @@ def test_an_interrupted_run_resumes_from_its_last_epoch_and_finished_runs_are_sk
     calls = _count_epochs(monkeypatch)
     run_study(study, fashion_mnist_root, tmp_path)
     assert calls == []
+
+
+def _stop_mid_epoch(monkeypatch, epoch_call, after_batches):
+    """ Ctrl-C after `after_batches` batches of the `epoch_call`-th call of _train_one_epoch. """
+    calls = []
+    train_one_epoch = study_run._train_one_epoch
+
+    def batches_then_stop(loader):
+        for i, batch in enumerate(loader):
+            if i == after_batches:
+                raise KeyboardInterrupt
+            yield batch
+
+    def stopping(task, loader, *args, **kwargs):
+        calls.append(kwargs['desc'])
+        return train_one_epoch(task, batches_then_stop(loader) if len(calls) == epoch_call else loader, *args, **kwargs)
+    monkeypatch.setattr(study_run, '_train_one_epoch', stopping)
+
+
+def _weights_and_metrics(output, run='vit_cifar'):
+    run_dir = output / 'small' / run
+    with (run_dir / 'metrics.csv').open() as f:
+        metrics = [{k: v for k, v in row.items() if k != 'epoch_time_s'} for row in csv.DictReader(f)]
+    return load_file(run_dir / 'weights' / 'model.safetensors'), metrics
+
+
+def test_runs_are_deterministic_and_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_result(
+        tmp_path, fashion_mnist_root, monkeypatch):
+    # augmentation, mixup, dropout and drop path draw random numbers in every step: all of them must replay
+    vit = dict(name='vit_cifar', model='vit_cifar', kwargs=dict(drop_rate=0.1, drop_path_rate=0.1))
+    study = study_from_dict(dict(SMALL_STUDY, models=[vit], recipe=dict(SMALL_STUDY['recipe'], epochs=3, mixup=0.8)))
+    run_study(study, fashion_mnist_root, tmp_path / 'first')
+    run_study(study, fashion_mnist_root, tmp_path / 'second')
+    _stop_mid_epoch(monkeypatch, epoch_call=2, after_batches=3)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, fashion_mnist_root, tmp_path / 'resumed')
+    monkeypatch.undo()
+    run_study(study, fashion_mnist_root, tmp_path / 'resumed')
+
+    first_weights, first_metrics = _weights_and_metrics(tmp_path / 'first')
+    for other in ('second', 'resumed'):
+        weights, metrics = _weights_and_metrics(tmp_path / other)
+        assert metrics == first_metrics, other
+        assert weights.keys() == first_weights.keys()
+        assert all(torch.equal(weights[name], first_weights[name]) for name in weights), other
+
+
+def test_a_crash_while_writing_leaves_the_last_checkpoint_and_metrics_whole(tmp_path, fashion_mnist_root, monkeypatch):
+    study = study_from_dict(dict(SMALL_STUDY, models=['vit_cifar'], recipe=dict(SMALL_STUDY['recipe'], epochs=2)))
+    run_dir = tmp_path / 'small' / 'vit_cifar'
+    torch_save = torch.save
+
+    def crash_halfway(obj, path, *args, **kwargs):
+        """ Write the epoch 2 checkpoint's first bytes, then die as a killed process would. """
+        torch_save(obj, path, *args, **kwargs)
+        if obj['epoch'] == 1:
+            with open(path, 'r+b') as f:
+                f.truncate(f.seek(0, 2) // 2)
+            raise KeyboardInterrupt
+    monkeypatch.setattr(torch, 'save', crash_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, fashion_mnist_root, tmp_path)
+    monkeypatch.undo()
+    assert torch.load(run_dir / 'last.pth.tar', weights_only=False)['epoch'] == 0  # the whole epoch 1 checkpoint
+    with (run_dir / 'metrics.csv').open() as f:
+        assert [row['epoch'] for row in csv.DictReader(f)] in (['0'], ['0', '1'])
+
+    run_study(study, fashion_mnist_root, tmp_path)
+    assert _summary(run_dir)['epochs'] == 2
 
 
 def test_peak_training_memory_grows_with_the_batch():

@@ -1,8 +1,10 @@
-""" Every committed train.py configuration: its keys are train.py's arguments with values of their types (read
-from train.py's parser, tests/data/train_py_arguments.json), its model is registered, and it builds that model
-as train.py does and runs one training step on a batch of its data set's shape (once per distinct build:
-the sweeps share models). The files are what `attnzoo write-configs` writes. """
+""" Every committed train.py configuration: its keys are train.py's arguments with values of their types (read from
+train.py's parser into timm_attnzoo/train_py_arguments.json; `attnzoo check-config`), its model is registered, and
+it builds that model as train.py does and runs one training step on a batch of its data set's shape (once per
+distinct build: the sweeps share models). The files are what `attnzoo write-configs` writes. A key train.py does
+not know is an error naming it. """
 import json
+import re
 from types import SimpleNamespace
 from pathlib import Path
 
@@ -15,14 +17,14 @@ from timm.data import resolve_data_config
 from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 
+from timm_attnzoo.cli import main
+from timm_attnzoo.config_check import TRAIN_PY_ARGUMENTS, check_train_config, train_config_problems
 from timm_attnzoo.train_configs import all_train_configs, written_folders
 
 from .conftest import ZOO_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / 'train_configs').rglob('*.yaml'))
-TRAIN_PY = json.loads((ROOT / 'tests' / 'data' / 'train_py_arguments.json').read_text())
-TYPES = {'bool': (bool,), 'int': (int,), 'float': (int, float), 'str': (str,), 'dict': (dict,)}
 
 
 def _config(path):
@@ -40,24 +42,27 @@ def _distinct_builds():
     return sorted(builds.values())
 
 
-def _type_ok(value, type_name):
-    return isinstance(value, TYPES[type_name]) and not (type_name != 'bool' and isinstance(value, bool))
-
-
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'train_configs')))
 def test_keys_are_train_py_arguments_with_values_of_their_type(path):
-    for key, value in _config(path).items():
-        assert key in TRAIN_PY['arguments'], f'{key} is not an argument of train.py ({TRAIN_PY["source"]})'
-        spec = TRAIN_PY['arguments'][key]
-        takes_list = spec['nargs'] in ('+', '*') or (isinstance(spec['nargs'], int) and spec['nargs'] > 0)
-        if takes_list and spec['type'] != 'dict':
-            assert isinstance(value, list), key
-            assert not isinstance(spec['nargs'], int) or len(value) == spec['nargs'], key
-            assert all(_type_ok(v, spec['type']) for v in value), key
-        else:
-            assert _type_ok(value, spec['type']), f'{key}: {value!r} is not {spec["type"]}'
-        if spec['choices']:
-            assert value in spec['choices'], key
+    assert train_config_problems(_config(path)) == []
+
+
+@pytest.mark.parametrize('change, problem', [
+    (dict(learning_rate=1e-3), 'learning_rate: not an argument of train.py'),
+    (dict(wieght_decay=0.05), "wieght_decay: not an argument of train.py; did you mean 'weight_decay'?"),
+    (dict(epochs='30'), "epochs: '30' is not a int"),
+    (dict(input_size=[1, 28]), 'input_size: [1, 28] has 2 values, train.py takes 3'),
+    (dict(amp_dtype=3), 'amp_dtype: 3 is not a str'),
+    (dict(model='vit_cifr'), "model: 'vit_cifr' is not a registered model; did you mean 'vit_cifar'?"),
+])
+def test_a_config_key_train_py_does_not_know_is_an_error_naming_it(tmp_path, change, problem):
+    # train.py itself sets unknown keys as defaults of nothing, so a misspelt key would train with the default
+    path = tmp_path / 'config.yaml'
+    path.write_text(yaml.safe_dump(dict(_config(CONFIGS[0]), **change)))
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        check_train_config(path)
+    with pytest.raises(SystemExit, match=re.escape(problem)):
+        main(['check-config', str(CONFIGS[0]), str(path)])
 
 
 @pytest.mark.parametrize('path', _distinct_builds(), ids=lambda p: str(p.relative_to(ROOT / 'train_configs')))
@@ -99,6 +104,6 @@ def test_the_command_owns_every_yaml_in_its_folders_and_covers_every_model():
 
 
 def test_arguments_were_read_from_a_named_train_py():
-    assert TRAIN_PY['source'].startswith('huggingface/pytorch-image-models train.py at ')
-    assert TRAIN_PY['arguments']['device_modules'] == dict(type='str', nargs='+', choices=None)
-    assert TRAIN_PY['arguments']['model_kwargs']['type'] == 'dict'
+    assert TRAIN_PY_ARGUMENTS['source'].startswith('huggingface/pytorch-image-models train.py at ')
+    assert TRAIN_PY_ARGUMENTS['arguments']['device_modules'] == dict(type='str', nargs='+', choices=None)
+    assert TRAIN_PY_ARGUMENTS['arguments']['model_kwargs']['type'] == 'dict'

@@ -4,6 +4,7 @@
     attnzoo prepare-data [fashion_mnist|stl10|tiny_imagenet|imagenet100] [--root DIR] [--source PATH]
                          [--classes FILE]
     attnzoo write-configs [--output DIR]
+    attnzoo check-config FILE [FILE ...]
     attnzoo study [STUDY.yaml | --preset NAME] [--models MODEL ...] [--data-dir DIR] [--output DIR] [--device DEV]
     attnzoo attention-map (--image FILE | --sample INDEX) [--model M] [--checkpoint CKPT] [--layer L]
                           [--query ROW COL] [--rollout] [--output PNG]
@@ -27,6 +28,7 @@ import torch
 from .approximation import DEFAULT_BUDGETS, MECHANISMS, format_table, run_approximation
 from .attention_maps import LAMBDA_PARTS, attention_maps, image_data_config, load_image, write_attention_map
 from .checkpoints import create_model_from_checkpoint
+from .config_check import check_train_config
 from .data import (
     DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist, prepare_imagenet100, prepare_stl10, prepare_tiny_imagenet,
 )
@@ -68,6 +70,18 @@ def _prepare_data(args: argparse.Namespace) -> None:
 def _write_configs(args: argparse.Namespace) -> None:
     paths = write_train_configs(args.output)
     print(f'{len(paths)} configurations for train.py in {args.output}')
+
+
+def _check_config(args: argparse.Namespace) -> None:
+    failed = []
+    for path in args.configs:
+        try:
+            check_train_config(path)
+            print(f'{path}: ok')
+        except ValueError as e:
+            failed.append(str(e))
+    if failed:
+        raise SystemExit('\n'.join(failed))
 
 
 def _study(args: argparse.Namespace) -> None:
@@ -191,6 +205,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         'write-configs', help="write the train.py configurations: the seeds' experiments, Fashion-MNIST for every model")
     configs.add_argument('--output', default='train_configs', help='folder to write the configurations into')
     configs.set_defaults(run=_write_configs)
+
+    check = commands.add_parser(
+        'check-config', help="check train.py configurations: every key an argument of train.py with a value of its "
+                             "type, the model registered")
+    check.add_argument('configs', nargs='+', metavar='FILE', help='train.py YAML configuration')
+    check.set_defaults(run=_check_config)
 
     study = commands.add_parser(
         'study', help='train and measure a list of models on one data set with one recipe; table and plots')

@@ -131,7 +131,7 @@ def _index_add(inputs: List[Any], outputs: List[Any]) -> int:
 
 
 _ELEMENTWISE_OPS = (
-    'abs', 'add', 'add_', 'clamp', 'clamp_', 'clamp_min', 'clamp_min_', 'div', 'div_', 'elu', 'exp', 'exp_', 'gelu', 'log',
+    'abs', 'add', 'add_', 'clamp', 'clamp_', 'clamp_min', 'div', 'div_', 'elu', 'exp', 'exp_', 'gelu', 'log',
     'maximum', 'minimum', 'mul', 'mul_', 'neg', 'pow', 'reciprocal', 'relu', 'relu_', 'rsqrt', 'rsub',
     'sigmoid', 'silu', 'sqrt', 'square', 'sub', 'sub_', 'tanh',
 )

@@ -146,6 +146,15 @@ def test_bf16_autocast_is_finite_and_gradients_reach_every_parameter(model_name)
 
 
 @pytest.mark.parametrize('model_name', ZOO_MODELS)
+def test_eval_outputs_do_not_change_between_calls(model_name):
+    # nothing random in eval: no dropout, no redraw of the Performer's features
+    model = eval_model(model_name)
+    x = _input(model)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize('model_name', ZOO_MODELS)
 def test_wrong_channel_count_gets_a_value_error_naming_in_chans(model_name):
     model = eval_model(model_name)
     with pytest.raises(ValueError, match='in_chans=3.*in_chans=1'):

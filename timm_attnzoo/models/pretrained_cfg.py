@@ -76,8 +76,9 @@ def _weights_location(cfg: PretrainedCfg) -> str:
 
 def readable_pretrained_errors(create_fn: Callable[..., Any]) -> Callable[..., Any]:
     """ Wrap a family's `_create_<family>(variant, pretrained, **kwargs)` so that pretrained=True without weights
-    names the tags that have them, and damaged weights (a truncated or corrupted safetensors file) are a
-    ValueError naming the file and what to do, not safetensors' header error. """
+    names the tags that have them, and damaged weights (a truncated or corrupted safetensors file) or weights of
+    another architecture are a ValueError naming the file and what to do, not safetensors' header error or
+    load_state_dict's list of keys. """
     @functools.wraps(create_fn)
     def create(variant: str, pretrained: bool = False, **kwargs: Any) -> Any:
         if not pretrained:
@@ -96,4 +97,13 @@ def readable_pretrained_errors(create_fn: Callable[..., Any]) -> Callable[..., A
             raise ValueError(
                 f'The pretrained weights of {variant} at {location} are not a complete safetensors file ({error}). '
                 f'The file is truncated or corrupted: delete it and download or export it again.') from error
+        except RuntimeError as error:
+            if 'Error(s) in loading state_dict' not in str(error):
+                raise
+            details = ' '.join(str(error).split('\n', 1)[-1].split())
+            raise ValueError(
+                f'The weights at {_weights_location(cfg)} are not weights of {variant}: they were trained for another '
+                f'architecture or other model arguments ({details[:400]}). Load them with the architecture they were '
+                f'exported from: timm.create_model("local-dir:<folder>", pretrained=True) reads it from their '
+                f'config.json.') from error
     return create

@@ -3,7 +3,12 @@
 timm's `create_dataset` and `create_loader` (its transforms; `Mixup` when the recipe mixes), `create_optimizer_v2`
 and `create_scheduler_v2` from the recipe as train.py reads its arguments, `timm.task.ClassificationTask` for the
 loss and its evaluator for validation, and timm's `CheckpointSaver` after every epoch, which
-`resume_task_checkpoint` reads back: an interrupted run loses at most the epoch it was in.
+`resume_task_checkpoint` reads back: an interrupted run loses at most the epoch it was in. Every epoch starts from
+the seed plus its index (timm's `random_seed`: the data order, augmentation, mixup, dropout), so a resumed run
+trains its remaining epochs exactly as an uninterrupted one does, on the same machine and thread count.
+
+Nothing is left half-written by a crash: the checkpoint is written beside `last.pth.tar` and renamed over it
+(`CheckpointSaver`), and the run's own files the same way.
 
 A run's folder holds config.yaml (what it resolved to), metrics.csv (a row per finished epoch), last.pth.tar
 while it trains, and when it is done weights/ (timm's Hub layout: config.json and model.safetensors, loadable
@@ -11,6 +16,7 @@ with `timm.create_model('local-dir:<run>/weights', pretrained=True)`) and summar
 run finished.
 """
 import csv
+import io
 import json
 import time
 from argparse import Namespace
@@ -96,11 +102,19 @@ def read_metrics(run_dir: Path) -> List[Dict[str, float]]:
     return read_epoch_rows(path) if path.exists() else []
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """ `path` holds its old text or `text`, never a part of it: written beside it, then renamed over it. """
+    partial = path.with_name(path.name + '.partial')
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def _write_metrics(run_dir: Path, rows: List[Dict[str, float]]) -> None:
-    with (run_dir / 'metrics.csv').open('w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METRICS_FIELDS, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_atomically(run_dir / 'metrics.csv', text.getvalue())
 
 
 def _train_one_epoch(task, loader, optimizer, scheduler, mixup, device, num_updates: int, desc: str):
@@ -140,7 +154,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
     recipe, data = study.recipe, DATA_SETS[study.data_set]
     random_seed(recipe.seed)
     model = create_run_model(study, run).to(device)
-    (run_dir / 'config.yaml').write_text(yaml.safe_dump(dict(
+    _write_atomically(run_dir / 'config.yaml', yaml.safe_dump(dict(
         run=asdict(run), data_set=study.data_set, data=asdict(data), train_samples=study.train_samples,
         val_samples=study.val_samples, recipe=asdict(recipe), pretrained_cfg=model.pretrained_cfg), sort_keys=False))
 
@@ -170,6 +184,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
 
     num_updates = start_epoch * len(loader_train)
     for epoch in range(start_epoch, num_epochs):
+        random_seed(recipe.seed + epoch)
         lr = optimizer.param_groups[0]['lr']
         start = time.perf_counter()
         train_loss, train_top1, num_updates = _train_one_epoch(
@@ -197,7 +212,5 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
         top5=rows[-1]['val_top5'], best_top1=max(row['val_top1'] for row in rows))
     for checkpoint in run_dir.glob('*.pth.tar'):  # the weights are in weights/; training state is not needed
         checkpoint.unlink()
-    partial = run_dir / (SUMMARY + '.partial')
-    partial.write_text(json.dumps(summary, indent=2))
-    partial.replace(run_dir / SUMMARY)
+    _write_atomically(run_dir / SUMMARY, json.dumps(summary, indent=2))
     return summary
