@@ -145,7 +145,8 @@ class FavorAttention(torch.autograd.Function):
             features = kept[0] if kept else query_features(q[..., rows, :], q_projection, kernel)
             grad_numerator = grad_out[..., rows, :] / normalizer[..., rows, :]  # g, (chunk, d)
             grad_features = grad_numerator @ context.transpose(-2, -1)  # S g, (chunk, m)
-            grad_normalizer = torch.linalg.vecdot(features, grad_features).unsqueeze(-1).div_(normalizer[..., rows, :]).neg_()
+            grad_normalizer = torch.linalg.vecdot(features, grad_features).unsqueeze(-1)  # g . out, times phi^T z
+            grad_normalizer.div_(normalizer[..., rows, :]).neg_()
             grad_features.addcmul_(grad_normalizer, key_sum.transpose(-2, -1))
             grad_context.add_(features.transpose(-2, -1) @ grad_numerator)
             grad_key_sum.add_(features.transpose(-2, -1) @ grad_normalizer)
