@@ -89,6 +89,10 @@ class LinformerAttention(QKVAttention):
         self._check_seq_len(k.shape[2])
         k = self._project_sequence(self.proj_k, k)  # B, h, k, head_dim
         v = self._project_sequence(self._value_projection(), v)  # B, h, k, head_dim
+        return self._attend_projected(q, k, v)
+
+    def _attend_projected(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """ softmax(Q (E K)^T / sqrt(d)) F V, given q (B, h, N, d) and the projected E K, F V (B, h, k, d). """
         return F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
@@ -97,16 +101,18 @@ class LinformerAttention(QKVAttention):
         return x.reshape(B, L, self.num_heads, self.head_dim).transpose(1, 2)
 
     def _projected_keys_values(
-            self, x: torch.Tensor, weights: List[torch.Tensor], biases: List[Optional[torch.Tensor]],
+            self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """ x (B, N, C) -> E K and F V, each (B, h, k, d), computed as (E X) W^K + (E 1) b^K: the sequence
-        projection first, so W^K and W^V see k rows instead of N. """
+        projection first, so W^K and W^V see k rows instead of N. weight (2C, C) and bias (2C) are the key and
+        value rows of the qkv projection. """
         if self.proj_v is None:
-            keys_values = self._project_rows(
-                x, self.proj_k, torch.cat(weights), None if biases[0] is None else torch.cat(biases))  # B, k, 2C
+            keys_values = self._project_rows(x, self.proj_k, weight, bias)  # B, k, 2C
             return tuple(self._split(t) for t in keys_values.chunk(2, dim=-1))
-        keys = self._project_rows(x, self.proj_k, weights[0], biases[0])
-        values = self._project_rows(x, self.proj_v, weights[1], biases[1])
+        key_weight, value_weight = weight.chunk(2)
+        key_bias, value_bias = (None, None) if bias is None else bias.chunk(2)
+        keys = self._project_rows(x, self.proj_k, key_weight, key_bias)
+        values = self._project_rows(x, self.proj_v, value_weight, value_bias)
         return self._split(keys), self._split(values)
 
     @staticmethod
@@ -123,11 +129,12 @@ class LinformerAttention(QKVAttention):
         self._check_seq_len(N)
         if self.proj_dim >= N:  # projecting first saves nothing
             return super().forward(x)
-        weights = self.qkv.weight.split(C)  # one concatenation in the backward, where slices would add three
-        biases = (None,) * 3 if self.qkv.bias is None else self.qkv.bias.split(C)
-        q = self._split(F.linear(x, weights[0], biases[0]))
-        k, v = self._projected_keys_values(x, weights[1:], biases[1:])
-        return self.merge_heads(F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.))
+        # splits, not slices: a split's backward is one concatenation, a slice's a zero-filled copy of the weight
+        query_weight, key_value_weight = self.qkv.weight.split([C, 2 * C])
+        query_bias, key_value_bias = (None, None) if self.qkv.bias is None else self.qkv.bias.split([C, 2 * C])
+        q = self._split(F.linear(x, query_weight, query_bias))
+        k, v = self._projected_keys_values(x, key_value_weight, key_value_bias)
+        return self.merge_heads(self._attend_projected(q, k, v))
 
     def attention_matrix(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """ softmax(Q (E K)^T / sqrt(d)) F, (B, h, N, N): rows need not sum to one, F is free. """
