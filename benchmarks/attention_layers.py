@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fresh_process import run_in_fresh_process, write_points
+from fresh_process import forwarded_arguments, run_in_fresh_process, write_points
 
 WIDTH, HEADS = 256, 4
 BATCH_SIZES = {64: 8, 256: 8, 1024: 8, 4096: 2, 16384: 1}
@@ -138,8 +138,7 @@ def run_case(
 
 def _run_in_fresh_process(case: Sequence[str], args: argparse.Namespace) -> Dict:
     """ The case's memory and its time, each in a fresh process (see the module docstring). """
-    arguments = ['--case', *case, '--device', args.device, '--dtype', args.dtype, '--warmup', str(args.warmup),
-                 '--runs', str(args.runs)] + (['--threads', str(args.threads)] if args.threads else [])
+    arguments = ['--case', *case] + forwarded_arguments(args, ('device', 'dtype', 'warmup', 'runs', 'threads'))
     failed = dict(mechanism=case[0], implementation=case[1], n=int(case[2]))
     memory = run_in_fresh_process(__file__, arguments + ['--measure', 'memory'], failed, env=EXACT_MEMORY_ENV)
     if 'error' in memory:

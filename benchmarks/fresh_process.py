@@ -1,5 +1,6 @@
 """ What the benchmarks share: each case measured in a fresh Python process (so that its peak memory is its own and
 nothing of one case stays warm for the next), and the points and table written out. """
+import argparse
 import csv
 import json
 import os
@@ -17,6 +18,13 @@ def run_in_fresh_process(script: str, arguments: Sequence[str], failed: Dict, en
     if result.returncode != 0:
         return dict(failed, error=(result.stderr.strip().splitlines() or ['exit code %d' % result.returncode])[-1])
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def forwarded_arguments(args: argparse.Namespace, names: Sequence[str]) -> List[str]:
+    """ The options `names` of the parsed `args` as command-line arguments for a case's fresh process; options left
+    unset (None) are left out. """
+    return [item for name in names if getattr(args, name) is not None
+            for item in ('--' + name.replace('_', '-'), str(getattr(args, name)))]
 
 
 def write_points(output: str, points: List[Dict], table: str) -> Path:

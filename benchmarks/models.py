@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from fresh_process import run_in_fresh_process, write_points
+from fresh_process import forwarded_arguments, run_in_fresh_process, write_points
 
 TIMM_VIT = 'timm:vit_cifar'  # timm's VisionTransformer with vit_cifar's dimensions
 TIMM_VIT_ARGS = dict(img_size=32, patch_size=4, embed_dim=48, depth=4, num_heads=4, mlp_ratio=4., num_classes=10)
@@ -69,8 +69,7 @@ def paired_ratios(batch_size: int, device: str, warmup: int, runs: int, rounds: 
 
 
 def _arguments(args: argparse.Namespace) -> List[str]:
-    return ['--batch-size', str(args.batch_size), '--device', args.device, '--warmup', str(args.warmup),
-            '--runs', str(args.runs)] + (['--threads', str(args.threads)] if args.threads else [])
+    return forwarded_arguments(args, ('batch_size', 'device', 'warmup', 'runs', 'threads'))
 
 
 def _fresh_process(name: str, args: argparse.Namespace) -> Dict:
