@@ -53,15 +53,21 @@ def fashion_mnist_model(model_name: str, **kwargs) -> torch.nn.Module:
     return timm.create_model(f'{model_name}.fmnist_e30', **kwargs)
 
 
-@pytest.fixture(scope='session')
-def fashion_mnist_batches(fashion_mnist_root):
-    """ The first 4 training batches of real Fashion-MNIST through timm's dataset and loader, normalized. """
-    dataset = create_dataset('torch/fashion_mnist', root=str(fashion_mnist_root), split='train')
+def fashion_mnist_train_batches(root: str, batch_size: int, count: int) -> list:
+    """ The first `count` training batches of real Fashion-MNIST in order, through timm's dataset and loader,
+    normalized. """
+    dataset = create_dataset('torch/fashion_mnist', root=root, split='train')
     assert len(dataset) == 60000
     loader = create_loader(
-        dataset, input_size=(1, 28, 28), batch_size=FASHION_MNIST_BATCH_SIZE, is_training=False,
+        dataset, input_size=(1, 28, 28), batch_size=batch_size, is_training=False,
         use_prefetcher=False, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, crop_pct=1.0, num_workers=0)
-    return list(itertools.islice(loader, 4))
+    return list(itertools.islice(loader, count))
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist_batches(fashion_mnist_root):
+    """ The first 4 training batches of real Fashion-MNIST. """
+    return fashion_mnist_train_batches(str(fashion_mnist_root), FASHION_MNIST_BATCH_SIZE, 4)
 
 
 @pytest.fixture(scope='module')

@@ -7,18 +7,15 @@ and Performer buffers that differ between the ranks, and the Performer layers' r
     torchrun --nproc_per_node 2 tests/distributed_worker.py DATA_ROOT BROADCAST_BUFFERS MODEL [MODEL ...]
 """
 import hashlib
-import itertools
 import json
 import sys
 
 import torch
 import torch.distributed as dist
-from timm.data import create_dataset, create_loader
 from timm.optim import create_optimizer_v2
 from timm.task import ClassificationTask
 
-from tests.conftest import fashion_mnist_model
-from timm_attnzoo.constants import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from tests.conftest import fashion_mnist_model, fashion_mnist_train_batches
 from timm_attnzoo.layers import PerformerAttention
 
 STEPS, BATCH_SIZE = 3, 16
@@ -26,11 +23,7 @@ STEPS, BATCH_SIZE = 3, 16
 
 def _batches(data_root: str, rank: int, world_size: int):
     """ The rank's batches: every world_size-th of the first ones of the training set. """
-    dataset = create_dataset('torch/fashion_mnist', root=data_root, split='train')
-    loader = create_loader(
-        dataset, input_size=(1, 28, 28), batch_size=BATCH_SIZE, is_training=False, use_prefetcher=False,
-        mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD, crop_pct=1.0, num_workers=0)
-    return list(itertools.islice(loader, STEPS * world_size))[rank::world_size]
+    return fashion_mnist_train_batches(data_root, BATCH_SIZE, STEPS * world_size)[rank::world_size]
 
 
 def _digests(model: torch.nn.Module):
