@@ -173,3 +173,26 @@ def test_wrong_image_size_of_a_fixed_size_model_gets_a_value_error_naming_img_si
     model = eval_model(model_name)
     with pytest.raises(ValueError, match=r'img_size=\(32, 32\).*img_size=\(28, 28\)'):
         model(torch.randn(1, 3, 28, 28))
+
+
+@pytest.mark.parametrize('model_name', [name for name in ZOO_MODELS if is_fixed_size(name)])
+def test_image_size_the_patches_do_not_divide_gets_a_value_error_naming_img_size_and_patch_size(model_name):
+    # 33 is divisible by none of the zoo's patch sizes (2 and 4); timm's strided patch embeddings would drop a row
+    with pytest.raises(ValueError, match=r'img_size=\(?33.*not divisible by patch_size='):
+        timm.create_model(model_name, img_size=33)
+
+
+@pytest.mark.parametrize('model_name', [name for name in ZOO_MODELS if not is_fixed_size(name)])
+@pytest.mark.parametrize('img_size', [30, 33])
+def test_models_without_a_fixed_size_take_sizes_their_windows_and_strides_do_not_divide(model_name, img_size):
+    # MixFormer pads its windows, the lambda layers' local contexts and the Perceivers' pixel arrays take any grid
+    model = eval_model(model_name)
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, img_size, img_size))
+    assert out.shape == (1, model.num_classes) and out.isfinite().all()
+
+
+@pytest.mark.parametrize('model_name', [name for name in ZOO_MODELS if hasattr(eval_model(name), 'set_input_size')])
+def test_set_input_size_to_a_size_the_patches_do_not_divide_gets_a_value_error(model_name):
+    with pytest.raises(ValueError, match=r'img_size=\(?33.*not divisible by patch_size='):
+        timm.create_model(model_name).set_input_size(img_size=33)

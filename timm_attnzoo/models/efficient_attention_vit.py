@@ -25,7 +25,7 @@ from ..layers import (
     DilatedLinearAttention, LinformerAttention, PerformerAttention, check_attn_type,
     create_attention, resample_linformer_projection,
 )
-from .input_checks import check_in_chans
+from .input_checks import check_divisible, check_in_chans
 from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['EfficientAttentionViT']
@@ -38,13 +38,13 @@ class CheckedPatchEmbed(PatchEmbed):
 
     def __init__(self, img_size: Union[int, Tuple[int, int]], patch_size: Union[int, Tuple[int, int]], **kwargs) -> None:
         if not kwargs.get('dynamic_img_pad'):
-            _check_divisible(img_size, patch_size)
+            check_divisible(img_size, patch_size)
         super().__init__(img_size=img_size, patch_size=patch_size, **kwargs)
         self.in_chans = self.proj.in_channels
 
     def set_input_size(self, img_size=None, patch_size=None) -> None:
         if not self.dynamic_img_pad:
-            _check_divisible(img_size or self.img_size, patch_size or self.patch_size)
+            check_divisible(img_size or self.img_size, patch_size or self.patch_size)
         super().set_input_size(img_size=img_size, patch_size=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,15 +56,8 @@ class CheckedPatchEmbed(PatchEmbed):
                 f'img_size={size} (position embeddings and Linformer projections of a checkpoint are resampled '
                 f'on load) or call model.set_input_size(img_size={size}).')
         if not self.dynamic_img_pad:
-            _check_divisible(size, self.patch_size)
+            check_divisible(size, self.patch_size)
         return super().forward(x)
-
-
-def _check_divisible(img_size, patch_size) -> None:
-    if any(i % p for i, p in zip(to_2tuple(img_size), to_2tuple(patch_size))):
-        raise ValueError(
-            f'img_size={img_size} is not divisible by patch_size={patch_size}; choose an image size that is a '
-            f'multiple of the patch size.')
 
 
 class EfficientAttentionBlock(Block):
@@ -134,7 +127,7 @@ class EfficientAttentionViT(VisionTransformer):
                 f'dynamic_img_size=True is not possible with {GRID_TIED_ATTENTION} layers, which are tied to one patch '
                 f'grid; build the model at its img_size or call set_input_size().')
         if not kwargs.get('dynamic_img_pad'):
-            _check_divisible(img_size, patch_size)
+            check_divisible(img_size, patch_size)
         grid_size = tuple(i // p for i, p in zip(to_2tuple(img_size), to_2tuple(patch_size)))
         num_prefix_tokens = int(class_token) + reg_tokens
         attn_layers = [

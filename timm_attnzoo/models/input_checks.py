@@ -1,8 +1,9 @@
 """ The check every model runs on its input, so a wrong channel count or size is a ValueError that says what to do. """
-from typing import Tuple
+from typing import Tuple, Union
 
 import torch
 import torch.nn as nn
+from timm.layers import to_2tuple
 
 
 def check_in_chans(x: torch.Tensor, in_chans: int) -> None:
@@ -22,3 +23,12 @@ def check_patch_embed_input(module: nn.Module, args: Tuple[torch.Tensor, ...]) -
     size, img_size = tuple(x.shape[-2:]), tuple(module.img_size)
     if getattr(module, 'strict_img_size', True) and size != img_size:
         raise ValueError(f'Input size {size} does not match img_size={img_size}; build the model with img_size={size}.')
+
+
+def check_divisible(img_size: Union[int, Tuple[int, int]], patch_size: Union[int, Tuple[int, int]]) -> None:
+    """ Raise a ValueError unless the patches tile the image: timm's patch embeddings are strided convolutions
+    that would drop the remainder's rows and columns without a word. """
+    if any(i % p for i, p in zip(to_2tuple(img_size), to_2tuple(patch_size))):
+        raise ValueError(
+            f'img_size={img_size} is not divisible by patch_size={patch_size}; choose an image size that is a '
+            f'multiple of the patch size.')

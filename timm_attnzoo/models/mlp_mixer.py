@@ -10,17 +10,19 @@ from typing import Any, Dict
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.mlp_mixer import MlpMixer, checkpoint_filter_fn
 
-from .input_checks import check_patch_embed_input
+from .input_checks import check_divisible, check_patch_embed_input
 from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['CifarMlpMixer']
 
 
 class CifarMlpMixer(MlpMixer):
-    """ timm's MlpMixer whose stem answers a wrong channel count or image size with a ValueError. """
+    """ timm's MlpMixer whose stem answers a wrong channel count, an image size it was not
+    built for, or one its patches do not divide with a ValueError. """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        check_divisible(self.stem.img_size, self.stem.patch_size)
         self.stem.register_forward_pre_hook(check_patch_embed_input)
 
 

@@ -14,18 +14,24 @@ from typing import Any, Dict
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.swin_transformer import SwinTransformer, checkpoint_filter_fn
 
-from .input_checks import check_patch_embed_input
+from .input_checks import check_divisible, check_patch_embed_input
 from .pretrained_cfg import cifar10_cfg, readable_pretrained_errors, with_weight_tags
 
 __all__ = ['CifarSwinTransformer']
 
 
 class CifarSwinTransformer(SwinTransformer):
-    """ timm's SwinTransformer whose patch embedding answers a wrong channel count or image size with a ValueError. """
+    """ timm's SwinTransformer whose patch embedding answers a wrong channel count, an image size it was not
+    built for, or one its patches do not divide with a ValueError. """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        check_divisible(self.patch_embed.img_size, self.patch_embed.patch_size)
         self.patch_embed.register_forward_pre_hook(check_patch_embed_input)
+
+    def set_input_size(self, img_size=None, patch_size=None, **kwargs: Any) -> None:
+        check_divisible(img_size or self.patch_embed.img_size, patch_size or self.patch_embed.patch_size)
+        super().set_input_size(img_size=img_size, patch_size=patch_size, **kwargs)
 
 
 @readable_pretrained_errors
