@@ -17,6 +17,11 @@ LATENT_ARRAY_MODELS = [name for name in ZOO_MODELS if model_entrypoint(name).__m
 FEATURE_MAP_MODELS = [name for name in ZOO_MODELS if name not in LATENT_ARRAY_MODELS]
 
 
+def pytest_addoption(parser):
+    parser.addoption('--all-models', action='store_true',
+                     help='tests/test_compile.py: compile every registered model, not only those CI compiles')
+
+
 @lru_cache(maxsize=None)
 def eval_model(model_name: str) -> torch.nn.Module:
     """ One shared instance of a registered model in eval mode, for tests that only run it; do not modify it. """

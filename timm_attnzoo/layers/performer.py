@@ -98,9 +98,12 @@ class PerformerAttention(QKVAttention):
         self.num_redraws += 1
         self.projection_matrix.copy_(self._draw_features())
 
+    @torch.compiler.disable
     @torch.no_grad()
     def step(self) -> None:
-        """ Count one training step; redraw the features when `feature_redraw_interval` steps have passed. """
+        """ Count one training step; redraw the features when `feature_redraw_interval` steps have passed.
+
+        Eager under torch.compile: whether to redraw is a decision on the count's value. """
         self.num_steps += 1
         if self.feature_redraw_interval and int(self.num_steps) % self.feature_redraw_interval == 0:
             self.redraw_features()
