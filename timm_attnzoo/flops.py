@@ -19,7 +19,7 @@ Convention:
     relative position bias), times the batch/head dims (the broadcast shape of the leading dims of q and k);
   * `aten::index_add_` / `aten::index_add` counts the numel of the source.
 Pure data movement, integer and boolean ops cost 0 and stay ignored (view, reshape, permute, cat, expand,
-slice, pad, bincount, arange, to, masked_fill, ...); so does integer arithmetic on shapes and indices.
+slice, pad, arange, to, masked_fill, ...); so does integer arithmetic on shapes and indices.
 `aten::einsum` is recounted exactly: fvcore reads the cost off the text numpy's `einsum_path` prints (four
 significant digits, and twice the multiply-adds for some equations), so lambda layers came out near 2x.
 `aten::matmul` is recounted with broadcasting: fvcore's handle multiplies the first operand's numel by
@@ -41,7 +41,6 @@ Inputs = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
 ZERO_COST_OPS = (
     'aten::__or__',  # boolean masks
-    'aten::bincount',  # integer counting (Nystrom segment lengths)
     'aten::clone',  # copy
     'aten::dropout_',  # identity in eval mode (TNT's in-place dropout)
     'aten::eye',  # constant construction (Nystrom pinv identity)

@@ -32,7 +32,7 @@ def segment_means(x: torch.Tensor, num_segments: int) -> torch.Tensor:
     segment_ids = torch.arange(N, device=x.device) * num_segments // N  # token i in segment floor(i m / N)
     # segment j holds tokens ceil(j N / m) to ceil((j + 1) N / m) - 1: lengths of a shape torch.compile knows
     starts = (torch.arange(num_segments + 1, device=x.device) * N + num_segments - 1) // num_segments
-    lengths = starts.diff().to(x.dtype)
+    lengths = (starts[1:] - starts[:-1]).to(x.dtype)
     sums = x.new_zeros(*x.shape[:-2], num_segments, x.shape[-1]).index_add_(-2, segment_ids, x)
     return sums / lengths[:, None]
 
