@@ -31,9 +31,9 @@ CODE_PATH_OPTIONS = ['vit_performer_relu_cifar']
 INDUCTOR_GRADIENT_ISSUES = {
     # inductor's code for the whole model: aot_eager matches eager, and the lambda layer compiled alone does too
     name: pytest.mark.xfail(strict=True, reason=(
-        "inductor's CPU code for the whole Lambda-ResNet puts the stem's gradient about 8e-3 of the largest "
+        "inductor's CPU code for the whole Lambda-ResNet puts the stem's gradient 5e-3 to 8e-3 of the largest "
         "gradient off eager's (--runxfail prints it); the logits match"))
-    for name in ('lambda_resnet_tiny_cifar',)
+    for name in ('lambda_resnet_tiny_cifar', 'lambda_resnet50_cifar')
 }
 
 
