@@ -14,9 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch._dynamo.testing import CompileCounterWithBackend
-from timm.models import model_entrypoint
 
-from .conftest import ZOO_MODELS, eval_model, fashion_mnist_model
+from .conftest import ZOO_MODELS, eval_model, fashion_mnist_model, model_family
 
 SHALLOW = {
     'mixformer': dict(depths=(1, 1, 1, 1)),
@@ -56,8 +55,7 @@ COMPILED_IN_CI = _covering_models() + CODE_PATH_OPTIONS
 
 
 def _shallow_model(model_name: str) -> torch.nn.Module:
-    family = model_entrypoint(model_name).__module__.rsplit('.', 1)[-1]
-    model = fashion_mnist_model(model_name, **SHALLOW.get(family, {}))
+    model = fashion_mnist_model(model_name, **SHALLOW.get(model_family(model_name), {}))
     with torch.no_grad():
         for p in model.parameters():
             if not p.any():
