@@ -13,9 +13,9 @@ When the list holds both `vit_cifar` and timm's ViT, their ratio comes from a pa
 --rounds rounds, each timing both models back to back, and the median of the rounds' ratios. Over a run of
 every model this machine drifts by more than the 5% the comparison is about; within a round it does not.
 """
-import statistics
 import argparse
 import json
+import statistics
 from typing import Dict, List, Sequence
 
 import torch

@@ -36,18 +36,15 @@ INDUCTOR_GRADIENT_ISSUES = {
 }
 
 
-def _module_classes(model_name: str) -> set:
-    return {type(module) for module in eval_model(model_name).modules()}
-
-
 def _covering_models() -> list:
     """ Greedily, the model with the most module classes not yet held (the smaller on a tie) until all are. """
-    left, chosen = set().union(*map(_module_classes, ZOO_MODELS)), []
+    classes = {name: {type(module) for module in eval_model(name).modules()} for name in ZOO_MODELS}
+    sizes = {name: sum(p.numel() for p in eval_model(name).parameters()) for name in ZOO_MODELS}
+    left, chosen = set().union(*classes.values()), []
     while left:
-        best = max(ZOO_MODELS, key=lambda name: (
-            len(_module_classes(name) & left), -sum(p.numel() for p in eval_model(name).parameters())))
+        best = max(ZOO_MODELS, key=lambda name: (len(classes[name] & left), -sizes[name]))
         chosen.append(best)
-        left -= _module_classes(best)
+        left -= classes[best]
     return chosen
 
 
