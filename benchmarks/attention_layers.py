@@ -1,8 +1,9 @@
 """ The zoo's attention layers against the public reference implementations and exact attention through SDPA, side
 by side in one run: the median time of a training step (forward and backward, `timm_attnzoo.measure`) and its peak
-memory, each case in fresh processes so that one case's memory does not count in another's.
+memory, each case in fresh processes so that one case's memory does not count in another's (on CUDA, whose
+allocator counts live tensors exactly, in this process after a discarded first case: see fresh_process).
 
-Peak memory is measured in a process of its own, with glibc's MALLOC_MMAP_THRESHOLD_ at 128 KiB: every tensor
+On a CPU, peak memory is measured in a process of its own, with glibc's MALLOC_MMAP_THRESHOLD_ at 128 KiB: every tensor
 of 128 KiB or more is then mapped and unmapped on its own, so the resident set follows the live tensors instead of
 what the heap kept from earlier ones (with the default, repeated measurements of one case moved by 30 MiB). The
 time is measured in another process, with the allocator's defaults.
@@ -31,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fresh_process import forwarded_arguments, run_in_fresh_process, write_points
+from fresh_process import forwarded_arguments, run_in_fresh_process, run_in_this_process, write_points
 
 WIDTH, HEADS = 256, 4
 BATCH_SIZES = {64: 8, 256: 8, 1024: 8, 4096: 2, 16384: 1}
@@ -127,8 +128,10 @@ def run_case(
     input_size, batch_size = _input_size(mechanism, implementation, n), BATCH_SIZES.get(n, 1)
     point = dict(mechanism=mechanism, implementation=implementation, n=n, batch_size=batch_size, device=str(device),
                  dtype=dtype)
+    if measure in ('memory', 'both'):
+        point['memory_mib'] = peak_training_memory_mib(layer, input_size, batch_size, device)
     if measure == 'memory':
-        return dict(point, memory_mib=peak_training_memory_mib(layer, input_size, batch_size, device))
+        return point
     timing = training_step_timing(layer, input_size, batch_size, device, warmup, runs)
     point = dict(point, time_ms=1000 * timing.median, time_spread_ms=1000 * timing.spread)
     if implementation != 'reference':  # the zoo's counter knows every op of ours and of SDPA, not of the packages
@@ -136,10 +139,14 @@ def run_case(
     return point
 
 
-def _run_in_fresh_process(case: Sequence[str], args: argparse.Namespace) -> Dict:
-    """ The case's memory and its time, each in a fresh process (see the module docstring). """
-    arguments = ['--case', *case] + forwarded_arguments(args, ('device', 'dtype', 'warmup', 'runs', 'threads'))
+def _measure(case: Sequence[str], args: argparse.Namespace) -> Dict:
+    """ The case's memory and its time: on a CPU each in a fresh process (see the module docstring), on CUDA both in
+    this process, memory first (see fresh_process). """
     failed = dict(mechanism=case[0], implementation=case[1], n=int(case[2]))
+    if torch.device(args.device).type == 'cuda':
+        return run_in_this_process(lambda: run_case(
+            case[0], case[1], int(case[2]), args.device, args.dtype, args.warmup, args.runs, 'both'), failed)
+    arguments = ['--case', *case] + forwarded_arguments(args, ('device', 'dtype', 'warmup', 'runs', 'threads'))
     memory = run_in_fresh_process(__file__, arguments + ['--measure', 'memory'], failed, env=EXACT_MEMORY_ENV)
     if 'error' in memory:
         return memory
@@ -206,6 +213,8 @@ def main(argv: Sequence[str] = None) -> None:
         print(json.dumps(run_case(args.case[0], args.case[1], int(args.case[2]), args.device, args.dtype,
                                   args.warmup, args.runs, args.measure)))
         return
+    if torch.device(args.device).type == 'cuda':  # cuBLAS's workspace and the first kernel loads: not the first case's
+        _measure(('softmax', 'sdpa', str(args.tokens[0])), args)
     points = []
     for n in args.tokens:
         for mechanism in args.mechanisms:
@@ -214,7 +223,7 @@ def main(argv: Sequence[str] = None) -> None:
                     points.append(dict(next(p for p in points if p.get('implementation') == 'sdpa' and p['n'] == n),
                                        mechanism=mechanism))  # one SDPA case per N serves every row
                     continue
-                point = _run_in_fresh_process((mechanism, implementation, str(n)), args)
+                point = _measure((mechanism, implementation, str(n)), args)
                 points.append(point)
                 print(f"{mechanism:>15} {implementation:>9} N={n:<6} "
                       f"{point.get('time_ms', float('nan')):9.2f} ms {point.get('memory_mib', float('nan')):8.1f} MiB "

@@ -20,7 +20,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from fresh_process import forwarded_arguments, run_in_fresh_process, write_points
+from fresh_process import forwarded_arguments, run_in_fresh_process, run_in_this_process, write_points
 
 TIMM_VIT = 'timm:vit_cifar'  # timm's VisionTransformer with vit_cifar's dimensions
 TIMM_VIT_ARGS = dict(img_size=32, patch_size=4, embed_dim=48, depth=4, num_heads=4, mlp_ratio=4., num_classes=10)
@@ -72,7 +72,11 @@ def _arguments(args: argparse.Namespace) -> List[str]:
     return forwarded_arguments(args, ('batch_size', 'device', 'warmup', 'runs', 'threads'))
 
 
-def _fresh_process(name: str, args: argparse.Namespace) -> Dict:
+def _measure(name: str, args: argparse.Namespace) -> Dict:
+    """ The model's throughputs: in a fresh process, on CUDA in this one (see fresh_process). """
+    if torch.device(args.device).type == 'cuda':
+        return run_in_this_process(
+            lambda: run_case(name, args.batch_size, args.device, args.warmup, args.runs), dict(model=name))
     return run_in_fresh_process(__file__, ['--case', name] + _arguments(args), dict(model=name))
 
 
@@ -123,7 +127,7 @@ def main(argv: Sequence[str] = None) -> None:
         names = [TIMM_VIT, *timm_attnzoo.list_models()]
     points = []
     for name in names:
-        points.append(_fresh_process(name, args))
+        points.append(_measure(name, args))
         print(json.dumps(points[-1]), flush=True)
     table = format_table(points)
     if TIMM_VIT in names and 'vit_cifar' in names:

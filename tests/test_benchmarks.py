@@ -47,3 +47,10 @@ def test_models_compares_vit_cifar_with_timms_vision_transformer(tmp_path, bench
     assert all(p['forward_images_per_s'] > 0 and p['train_images_per_s'] > 0 for p in points.values())
     assert pair['rounds'] == 2 and pair['forward_ratio'] > 0 and pair['train_ratio'] > 0
     assert f"forward {pair['forward_ratio']:.3f}" in (tmp_path / 'table.md').read_text()
+
+
+def test_a_case_failing_in_this_process_is_a_failed_row(benchmark_module):
+    # on CUDA the cases run in the benchmark's process: a case that raises is reported, as a fresh process's would be
+    fresh_process = benchmark_module('fresh_process')
+    point = fresh_process.run_in_this_process(lambda: {}['missing'], dict(model='m'))
+    assert point == dict(model='m', error="KeyError: 'missing'")

@@ -91,3 +91,29 @@ def test_a_training_step_never_holds_a_whole_feature_map(kernel):
         layer(x).sum().backward()
     assert largest.numel == 2 * 1024 * 3 * 64  # the qkv projection (and its gradient)
     assert largest.numel < 2 * 4 * 1024 * 64  # one whole phi(Q)
+
+
+@pytest.mark.parametrize('kernel', ['softmax', 'relu'])
+def test_off_the_cpu_the_feature_maps_exist_whole(kernel):
+    # on a GPU a chunk costs its kernel launches, not its bytes, so the sequence is one chunk; the meta device stands
+    # in for the GPU (the same dispatch, without data)
+    q, k, v = (torch.randn(2, 4, 1024, 16, device='meta', requires_grad=True) for _ in range(3))
+    q_projection, k_projection = (projection.float().to('meta') for projection in _projections(64, 16, kernel))
+    with LargestTensor() as largest:
+        favor_attention(q, k, v, q_projection, k_projection, kernel).sum().backward()
+    assert largest.numel == 2 * 4 * 1024 * 64  # one whole phi(Q)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='a GPU test')
+@pytest.mark.parametrize('kernel', ['softmax', 'relu'])
+def test_a_gpus_one_chunk_equals_a_cpus_many(kernel):
+    torch.manual_seed(0)
+    q, k, v, grad = (torch.randn(2, 3, 1024, 8, dtype=torch.float64) for _ in range(4))
+    q_projection, k_projection = _projections(16, 8, kernel)
+    results = []
+    for device in ('cpu', 'cuda'):
+        inputs = [t.to(device).requires_grad_() for t in (q, k, v)]
+        out = favor_attention(*inputs, q_projection.to(device), k_projection.to(device), kernel)
+        results.append([out.cpu(), *(g.cpu() for g in torch.autograd.grad(out, inputs, grad.to(device)))])
+    for on_cpu, on_gpu in zip(*results):
+        torch.testing.assert_close(on_gpu, on_cpu)
