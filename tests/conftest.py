@@ -5,22 +5,16 @@ import pytest
 import timm
 import torch
 from timm.data import create_dataset, create_loader
-from timm.models import model_entrypoint
 
 import timm_attnzoo
 from timm_attnzoo.constants import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 from timm_attnzoo.data import DEBIAN_FASHION_MNIST_DIR, prepare_fashion_mnist
+from timm_attnzoo.model_families import family_of
 
 ZOO_MODELS = timm_attnzoo.list_models()
 
-
-def model_family(model_name: str) -> str:
-    """ The family a registered model belongs to: its file in timm_attnzoo/models/ ('mixformer', 'perceiver', ...). """
-    return model_entrypoint(model_name).__module__.rsplit('.', 1)[-1]
-
-
 # the Perceivers' features are a latent set without a grid: no features_only, intermediates as (B, N, D)
-LATENT_ARRAY_MODELS = [name for name in ZOO_MODELS if model_family(name) == 'perceiver']
+LATENT_ARRAY_MODELS = [name for name in ZOO_MODELS if family_of(name) == 'perceiver']
 FEATURE_MAP_MODELS = [name for name in ZOO_MODELS if name not in LATENT_ARRAY_MODELS]
 
 
@@ -61,7 +55,7 @@ FASHION_MNIST_BATCH_SIZE = 32
 def fashion_mnist_model(model_name: str, **kwargs) -> torch.nn.Module:
     """ The model's Fashion-MNIST tag (1x28x28, 10 classes), narrowed (`NARROWED`) when it is large. """
     if sum(p.numel() for p in eval_model(model_name).parameters()) > LARGE_MODEL_PARAMS:
-        kwargs = dict(NARROWED[model_family(model_name)], **kwargs)
+        kwargs = dict(NARROWED[family_of(model_name)], **kwargs)
     return timm.create_model(f'{model_name}.fmnist_e30', **kwargs)
 
 

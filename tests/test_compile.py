@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch._dynamo.testing import CompileCounterWithBackend
 
-from .conftest import ZOO_MODELS, eval_model, fashion_mnist_model, model_family
+from timm_attnzoo.model_families import family_of
+
+from .conftest import ZOO_MODELS, eval_model, fashion_mnist_model
 
 SHALLOW = {
     'mixformer': dict(depths=(1, 1, 1, 1)),
@@ -52,7 +54,7 @@ COMPILED_IN_CI = _covering_models() + CODE_PATH_OPTIONS
 
 
 def _shallow_model(model_name: str) -> torch.nn.Module:
-    model = fashion_mnist_model(model_name, **SHALLOW.get(model_family(model_name), {}))
+    model = fashion_mnist_model(model_name, **SHALLOW.get(family_of(model_name), {}))
     with torch.no_grad():
         for p in model.parameters():
             if not p.any():

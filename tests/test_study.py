@@ -17,7 +17,7 @@ from timm_attnzoo.measure import peak_training_memory_mib
 from timm_attnzoo.registry import list_models
 from timm_attnzoo.study import load_study, run_study, study_from_dict
 from timm_attnzoo.study import run as study_run
-from timm_attnzoo.study.report import SCATTER_PLOTS
+from timm_attnzoo.study.report import SCATTER_PLOTS, pareto_front
 from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
 from timm_attnzoo.train_configs import FASHION_MNIST_RECIPE
 
@@ -94,9 +94,27 @@ def test_report_has_the_table_and_the_plots(small_study):
     table = (small_study / 'results.md').read_text()
     assert 'vit_cifar' in table and 'swin_small' in table and 'MFLOPs' in table
     with (small_study / 'results.csv').open() as f:
-        assert [row['run'] for row in csv.DictReader(f)] == ['vit_cifar', 'swin_small']
+        rows = list(csv.DictReader(f))
+    assert [row['run'] for row in rows] == ['vit_cifar', 'swin_small']
+    assert [(row['family'], row['attention']) for row in rows] == [
+        ('efficient_attention_vit', 'SoftmaxAttention'), ('swin_transformer', 'timm.WindowAttention')]
+    for row in rows:
+        assert float(row['epoch_time_s']) == pytest.approx(float(row['train_time_s']) / int(row['epochs']))
+    summaries = [_summary(small_study / row['run']) for row in rows]
+    for _, key, label, _ in SCATTER_PLOTS:
+        front = pareto_front([s[key] for s in summaries], [s['top1'] for s in summaries])
+        assert f"Pareto front of top-1 against {label}: {', '.join(rows[i]['run'] for i in front)}\n" in table
     for name in [plot[0] for plot in SCATTER_PLOTS] + ['training_curves.png']:
         assert (small_study / name).read_bytes()[:8] == PNG_SIGNATURE, name
+
+
+def test_the_pareto_front_holds_the_points_nothing_beats():
+    costs = [4., 1., 2., 3., 2., 5.]
+    top1 = [90., 80., 85., 85., 84., 91.]
+    # 1 (cheapest), 2 (better than 1), then 0 (better than 2) and 5; 3 costs more than 2 for the same top-1, 4 less
+    # top-1 for the same cost
+    assert pareto_front(costs, top1) == [1, 2, 0, 5]
+    assert pareto_front([1., 1.], [80., 80.]) == [0]  # of equal points one stands for both
 
 
 def _count_epochs(monkeypatch, interrupt_at=None):

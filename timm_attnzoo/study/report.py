@@ -1,59 +1,99 @@
 """ A study's results: one table (results.csv, results.md) of every run's costs and accuracy, and plots as PNG:
-top-1 against FLOPs, against parameters and against training time, and the training curves. """
+top-1 against FLOPs, parameters, latency and training time, each with its Pareto front marked, and the training
+curves. """
 import csv
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import matplotlib
+import timm
+
+from ..model_families import family_of
+from ..model_table import attention_layers
 
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLUMNS = (  # (key in a run's summary, header, format)
+COLUMNS = (  # (key in a run's row, header, format)
     ('run', 'run', '{}'),
     ('model', 'model', '{}'),
+    ('family', 'family', '{}'),
+    ('attention', 'attention', '{}'),
     ('params', 'params', '{:,}'),
     ('flops', 'MFLOPs', '{:.2f}'),
     ('latency_ms', 'latency (ms, batch 1)', '{:.2f}'),
     ('peak_train_memory_mib', 'train step memory (MiB)', '{:.0f}'),
+    ('epoch_time_s', 'train time per epoch (s)', '{:.0f}'),
     ('train_time_s', 'train time (s)', '{:.0f}'),
     ('epochs', 'epochs', '{}'),
     ('top1', 'top-1 (%)', '{:.2f}'),
     ('top5', 'top-5 (%)', '{:.2f}'),
     ('best_top1', 'best top-1 (%)', '{:.2f}'),
 )
-SCATTER_PLOTS = (  # (file, summary key, axis label, scale)
+SCATTER_PLOTS = (  # (file, row key, axis label, scale)
     ('top1_vs_flops.png', 'flops', 'MFLOPs per image', 1e-6),
     ('top1_vs_params.png', 'params', 'parameters (M)', 1e-6),
+    ('top1_vs_latency.png', 'latency_ms', 'latency (ms, batch 1)', 1.),
     ('top1_vs_train_time.png', 'train_time_s', 'training time (s)', 1.),
 )
 
 
-def _cell(summary: Dict[str, Any], key: str, fmt: str) -> str:
-    value = summary[key] / 1e6 if key == 'flops' else summary[key]
+def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> List[int]:
+    """ Indices of the points no other point beats: none costs at most as much with at least the accuracy, one of
+    the two strictly. In order of cost. """
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], -accuracies[i]))
+    front, best = [], float('-inf')
+    for i in order:
+        if accuracies[i] > best:
+            front.append(i)
+            best = accuracies[i]
+    return front
+
+
+def result_rows(summaries: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """ Each run's summary with its family, its attention layers (`model_table.attention_layers`) and its training
+    time per epoch. """
+    rows = []
+    for s in summaries:
+        model = timm.create_model(s['model'], **s.get('kwargs', {}))
+        rows.append(dict(s, family=family_of(s['model']), attention=attention_layers(model),
+                         epoch_time_s=s['train_time_s'] / s['epochs']))
+    return rows
+
+
+def _cell(row: Dict[str, Any], key: str, fmt: str) -> str:
+    value = row[key] / 1e6 if key == 'flops' else row[key]
     return fmt.format(value)
 
 
-def write_table(out_dir: Path, summaries: Sequence[Dict[str, Any]]) -> None:
-    rows = [[_cell(s, key, fmt) for key, _, fmt in COLUMNS] for s in summaries]
+def write_table(out_dir: Path, rows: Sequence[Dict[str, Any]]) -> None:
     headers = [header for _, header, _ in COLUMNS]
     with (out_dir / 'results.csv').open('w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow([key for key, _, _ in COLUMNS])
-        writer.writerows([[s[key] for key, _, _ in COLUMNS] for s in summaries])
+        writer.writerows([[row[key] for key, _, _ in COLUMNS] for row in rows])
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
-    lines += ['| ' + ' | '.join(row) + ' |' for row in rows]
+    lines += ['| ' + ' | '.join(_cell(row, key, fmt) for key, _, fmt in COLUMNS) + ' |' for row in rows]
+    lines.append('')
+    for _, key, label, _ in SCATTER_PLOTS:
+        front = pareto_front([row[key] for row in rows], [row['top1'] for row in rows])
+        lines.append(f"Pareto front of top-1 against {label}: {', '.join(rows[i]['run'] for i in front)}")
     (out_dir / 'results.md').write_text('\n'.join(lines) + '\n')
 
 
-def _scatter(path: Path, summaries, key: str, label: str, scale: float) -> None:
+def _scatter(path: Path, rows, key: str, label: str, scale: float) -> None:
+    costs, top1 = [row[key] * scale for row in rows], [row['top1'] for row in rows]
+    front = pareto_front(costs, top1)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for s in summaries:
-        ax.scatter(s[key] * scale, s['top1'])
-        ax.annotate(s['run'], (s[key] * scale, s['top1']), fontsize=7, xytext=(3, 3), textcoords='offset points')
+    ax.scatter(costs, top1, facecolors='none', edgecolors='tab:blue')
+    ax.plot([costs[i] for i in front], [top1[i] for i in front], marker='o', color='tab:red', drawstyle='steps-post',
+            label='Pareto front')
+    for row, cost, accuracy in zip(rows, costs, top1):
+        ax.annotate(row['run'], (cost, accuracy), fontsize=7, xytext=(3, 3), textcoords='offset points')
     ax.set_xscale('log')
     ax.set_xlabel(label + ' (log)')
     ax.set_ylabel('validation top-1 (%)')
+    ax.legend(fontsize=7, loc='lower right')
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -79,7 +119,8 @@ def _curves(path: Path, summaries, metrics: Dict[str, List[Dict[str, float]]]) -
 
 def write_report(out_dir: Path, summaries: Sequence[Dict[str, Any]], metrics: Dict[str, List[Dict[str, float]]]) -> None:
     """ results.csv, results.md and the PNG plots in out_dir; `metrics` holds each run's metrics.csv rows. """
-    write_table(out_dir, summaries)
+    rows = result_rows(summaries)
+    write_table(out_dir, rows)
     for name, key, label, scale in SCATTER_PLOTS:
-        _scatter(out_dir / name, summaries, key, label, scale)
+        _scatter(out_dir / name, rows, key, label, scale)
     _curves(out_dir / 'training_curves.png', summaries, metrics)
