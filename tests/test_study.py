@@ -13,6 +13,7 @@ from timm.models import model_entrypoint
 from timm_attnzoo.cli import main
 from timm_attnzoo.constants import FASHION_MNIST_LABELS
 from timm_attnzoo.flops import count_flops
+from timm_attnzoo.layers import PerformerAttention
 from timm_attnzoo.measure import peak_training_memory_mib
 from timm_attnzoo.registry import list_models
 from timm_attnzoo.study import load_study, run_study, study_from_dict
@@ -229,6 +230,25 @@ def test_peak_training_memory_grows_with_the_batch():
     assert large > 4 * small > 0
 
 
+def test_a_run_with_an_img_size_trains_measures_and_saves_on_the_upsampled_images(tmp_path, fashion_mnist_root):
+    study = study_from_dict(dict(
+        SMALL_STUDY, name='upsampled', train_samples=128, val_samples=64, recipe=dict(SMALL_STUDY['recipe'], epochs=1),
+        models=[dict(name='vit_56', model='vit_cifar', img_size=56)]))
+    out = run_study(study, fashion_mnist_root, tmp_path)
+    model = create_run_model(study, study.models[0])
+    assert model.patch_embed.grid_size == (14, 14)  # 56 / 4: built for the upsampled images
+    loader_train, _ = study_run._loaders(study, fashion_mnist_root, (1, 56, 56))
+    assert next(iter(loader_train))[0].shape[-3:] == (1, 56, 56)
+    assert _summary(out / 'vit_56')['flops'] == count_flops(model, (1, 56, 56))
+    with (out / 'results.csv').open() as f:
+        assert next(csv.DictReader(f))['input_size'] == '1x56x56'
+    loaded = timm.create_model(f'local-dir:{out / "vit_56" / "weights"}', pretrained=True)
+    assert loaded.pretrained_cfg['input_size'] == (1, 56, 56) and loaded.patch_embed.grid_size == (14, 14)
+    main(['push', '--checkpoint', str(out / 'vit_56' / 'weights'), '--repo-id', 'someone/vit_56',
+          '--local-dir', str(tmp_path / 'pushed')])
+    assert json.loads((tmp_path / 'pushed' / 'config.json').read_text())['pretrained_cfg']['input_size'] == [1, 56, 56]
+
+
 def test_default_preset_has_one_small_model_of_every_family():
     study = load_study('default')
     families = {model_entrypoint(name).__module__ for name in list_models()}
@@ -241,6 +261,36 @@ def test_full_preset_trains_every_model_with_the_fashion_mnist_recipe_of_train_c
     assert [run.model for run in study.models] == list_models() and study.train_samples is None
     recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in study.recipe.__dict__.items()}
     assert {k: recipe[k] for k in FASHION_MNIST_RECIPE} == FASHION_MNIST_RECIPE
+
+
+@pytest.mark.parametrize('preset', ['mixformer_lambda_ablation', 'performer_patterns', 'attention_resolution'])
+def test_the_seeds_comparisons_build_every_run_at_its_input_size(preset):
+    study = load_study(preset)
+    assert study.data_set == 'fashion_mnist' and study.train_samples and study.val_samples
+    for run in study.models:
+        model = create_run_model(study, run)
+        input_size = study_run.run_input_size(study.data_set, run)
+        assert model(torch.randn(2, *input_size)).shape == (2, 10), run.name
+
+
+PATTERN_LAYOUTS = {  # run name's pattern: the blocks holding a Performer, of 6
+    'regular': [], 'performer': [0, 1, 2, 3, 4, 5], 'performer_then_regular': [0, 1, 2],
+    'regular_then_performer': [3, 4, 5], 'intertwined': [0, 2, 4]}
+
+
+def test_the_performer_patterns_are_the_layouts_kernels_and_features_their_names_say():
+    study = load_study('performer_patterns')
+    seen = set()
+    for run in study.models:
+        pattern, kernel, m = (run.name, None, None) if run.name == 'regular' else run.name.rsplit('_', 2)
+        model = create_run_model(study, run)
+        performers = [i for i, block in enumerate(model.blocks) if isinstance(block.attn, PerformerAttention)]
+        assert len(model.blocks) == 6 and performers == PATTERN_LAYOUTS[pattern], run.name
+        for i in performers:
+            attn = model.blocks[i].attn
+            assert (attn.kernel, f'm{attn.projection_matrix.shape[0]}') == (kernel, m), run.name
+        seen.add((pattern, kernel, m))
+    assert len(seen) == 1 + 4 * 2 * 3
 
 
 @pytest.mark.parametrize('change, message', [

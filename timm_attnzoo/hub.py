@@ -34,7 +34,7 @@ from .dataset_specs import DATA_SETS
 from .flops import count_flops
 from .model_cards import TrainedWeights, TrainingRun, model_card
 from .model_table import attention_layers
-from .study.run import SUMMARY, read_epoch_rows, read_metrics, run_model_args
+from .study.run import SUMMARY, read_epoch_rows, read_metrics, run_input_size, run_model_args
 from .study.spec import ModelRun
 
 TRAIN_PY_ARGS = 'args.yaml'  # what train.py writes beside its checkpoints
@@ -76,7 +76,8 @@ def _read_study_run(run_dir: Path, data_set: Optional[str]) -> TrainingRun:
                        best_top1=max(row['val_top1'] for row in metrics))
         results_file = str(run_dir / STUDY_METRICS)
     return TrainingRun(
-        architecture=run.model, model_args=run_model_args(data_set, run), data_config=_data_set_config(data_set),
+        architecture=run.model, model_args=run_model_args(data_set, run),
+        data_config=dict(_data_set_config(data_set), input_size=run_input_size(data_set, run)),
         data_set=data_set, training_config=config, training_config_file=str(run_dir / STUDY_RUN_CONFIG),
         metrics=metrics, metrics_file=str(run_dir / STUDY_METRICS) if metrics else None, results=results,
         results_file=results_file)

@@ -10,6 +10,8 @@ import timm
 
 from ..model_families import family_of
 from ..model_table import attention_layers
+from .run import run_input_size
+from .spec import ModelRun
 
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -19,6 +21,7 @@ COLUMNS = (  # (key in a run's row, header, format)
     ('model', 'model', '{}'),
     ('family', 'family', '{}'),
     ('attention', 'attention', '{}'),
+    ('input_size', 'input', '{}'),
     ('params', 'params', '{:,}'),
     ('flops', 'MFLOPs', '{:.2f}'),
     ('latency_ms', 'latency (ms, batch 1)', '{:.2f}'),
@@ -51,12 +54,14 @@ def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> List[in
 
 
 def result_rows(summaries: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """ Each run's summary with its family, its attention layers (`model_table.attention_layers`) and its training
-    time per epoch. """
+    """ Each run's summary with its family, its attention layers (`model_table.attention_layers`), its input size
+    and its training time per epoch. """
     rows = []
     for s in summaries:
-        model = timm.create_model(s['model'], **s.get('kwargs', {}))
-        rows.append(dict(s, family=family_of(s['model']), attention=attention_layers(model),
+        run = ModelRun(s['run'], s['model'], s.get('kwargs', {}), s.get('img_size'))
+        model = timm.create_model(run.model, **run.kwargs)
+        rows.append(dict(s, family=family_of(run.model), attention=attention_layers(model),
+                         input_size='x'.join(map(str, run_input_size(s['data_set'], run))),
                          epoch_time_s=s['train_time_s'] / s['epochs']))
     return rows
 

@@ -36,7 +36,7 @@ from timm.utils import CheckpointSaver, random_seed
 from torch.utils.data import Subset
 from tqdm import tqdm
 
-from ..dataset_specs import DATA_SETS, DataSetSpec, size_kwargs
+from ..dataset_specs import DATA_SETS, DataSetSpec, img_size_kwargs
 from ..measure import model_costs
 from .spec import ModelRun, Study
 
@@ -67,10 +67,16 @@ def _dataset(data: DataSetSpec, data_root: Path, split: str, samples: int, seed:
     return dataset
 
 
-def _loaders(study: Study, data_root: Path) -> Tuple[Any, Any]:
+def run_input_size(data_set: str, run: ModelRun) -> Tuple[int, int, int]:
+    """ The run's input: the data set's images, or resized to the run's img_size. """
+    channels, height, width = DATA_SETS[data_set].input_size
+    return (channels, run.img_size, run.img_size) if run.img_size else (channels, height, width)
+
+
+def _loaders(study: Study, data_root: Path, input_size: Tuple[int, int, int]) -> Tuple[Any, Any]:
     data, recipe = DATA_SETS[study.data_set], study.recipe
     common = dict(
-        input_size=data.input_size, batch_size=recipe.batch_size, use_prefetcher=False, mean=data.mean, std=data.std,
+        input_size=input_size, batch_size=recipe.batch_size, use_prefetcher=False, mean=data.mean, std=data.std,
         num_workers=recipe.workers, persistent_workers=False, crop_pct=1.0)
     train = create_loader(
         _dataset(data, data_root, 'train', study.train_samples, recipe.seed), is_training=True,
@@ -80,10 +86,10 @@ def _loaders(study: Study, data_root: Path) -> Tuple[Any, Any]:
 
 
 def run_model_args(data_set: str, run: ModelRun) -> Dict[str, Any]:
-    """ The run's model arguments, sized for its data set as train.py would build it. """
+    """ The run's model arguments, sized for its input as train.py would build it. """
     data = DATA_SETS[data_set]
-    return dict(size_kwargs(run.model, data_set), in_chans=data.input_size[0], num_classes=data.num_classes,
-                **run.kwargs)
+    return dict(img_size_kwargs(run.model, run_input_size(data_set, run)[-1]), in_chans=data.input_size[0],
+                num_classes=data.num_classes, **run.kwargs)
 
 
 def create_run_model(study: Study, run: ModelRun) -> torch.nn.Module:
@@ -158,7 +164,8 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
         run=asdict(run), data_set=study.data_set, data=asdict(data), train_samples=study.train_samples,
         val_samples=study.val_samples, recipe=asdict(recipe), pretrained_cfg=model.pretrained_cfg), sort_keys=False))
 
-    loader_train, loader_val = _loaders(study, data_root)
+    input_size = run_input_size(study.data_set, run)
+    loader_train, loader_val = _loaders(study, data_root, input_size)
     cfg = Namespace(**asdict(recipe))
     optimizer = create_optimizer_v2(model, **optimizer_kwargs(cfg=cfg))
     scheduler, num_epochs = create_scheduler_v2(
@@ -204,10 +211,11 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
     save_for_hf(
         model, str(run_dir / WEIGHTS), safe_serialization=True,
         model_args=run_model_args(study.data_set, run),
-        data_config=dict(input_size=data.input_size, mean=data.mean, std=data.std, crop_pct=1.0))
+        data_config=dict(input_size=input_size, mean=data.mean, std=data.std, crop_pct=1.0))
     summary = dict(
-        run=run.name, model=run.model, kwargs=run.kwargs, data_set=study.data_set, epochs=len(rows),
-        **model_costs(model, data.input_size, recipe.batch_size, device),
+        run=run.name, model=run.model, kwargs=run.kwargs, img_size=run.img_size, data_set=study.data_set,
+        epochs=len(rows),
+        **model_costs(model, input_size, recipe.batch_size, device),
         train_time_s=sum(row['epoch_time_s'] for row in rows), top1=rows[-1]['val_top1'],
         top5=rows[-1]['val_top5'], best_top1=max(row['val_top1'] for row in rows))
     for checkpoint in run_dir.glob('*.pth.tar'):  # the weights are in weights/; training state is not needed

@@ -7,6 +7,7 @@
     models:
       - vit_performer_cifar
       - {name: mixer_small, model: mixer_cifar, kwargs: {embed_dim: 128, num_blocks: 4}}
+      - {name: vit_56, model: vit_cifar, img_size: 56}   # the images upsampled to 56 x 56
 
 The presets in study/presets/ are such files: `default` runs one small model of every family on
 Fashion-MNIST in minutes on a CPU, `full` every registered model with the Fashion-MNIST recipe of
@@ -57,6 +58,7 @@ class ModelRun:
     name: str  # the run's folder and its label in the table
     model: str
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    img_size: Optional[int] = None  # images resized to img_size x img_size (upsampled), else the data set's size
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,12 @@ class Study:
 def _model_run(entry: Union[str, Dict[str, Any]]) -> ModelRun:
     if isinstance(entry, str):
         entry = {'model': entry}
-    unknown = set(entry) - {'name', 'model', 'kwargs'}
+    unknown = set(entry) - {'name', 'model', 'kwargs', 'img_size'}
     if unknown or 'model' not in entry:
-        raise ValueError(f'A model entry is a name or {{name, model, kwargs}}, got {entry}.')
+        raise ValueError(f'A model entry is a name or {{name, model, kwargs, img_size}}, got {entry}.')
     if not timm.is_model(entry['model']):
         raise ValueError(f'Unknown model {entry["model"]!r}: `import timm_attnzoo` registers the zoo; see `attnzoo models`.')
-    return ModelRun(entry.get('name', entry['model']), entry['model'], dict(entry.get('kwargs') or {}))
+    return ModelRun(entry.get('name', entry['model']), entry['model'], dict(entry.get('kwargs') or {}), entry.get('img_size'))
 
 
 def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study:
