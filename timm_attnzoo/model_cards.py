@@ -153,10 +153,10 @@ def _citation_section(family: ModelFamily) -> str:
 
 # --- family cards -------------------------------------------------------------------------------------------------
 
-def _preset_command(study: Dict[str, Any]) -> Optional[str]:
-    """ `attnzoo study --preset NAME` when the resolved study equals that preset, else None. """
+def _preset_command(study: Study) -> Optional[str]:
+    """ `attnzoo study --preset NAME` when the study is that preset, else None. """
     for preset in preset_names():
-        if yaml.safe_load(yaml.safe_dump(load_study(preset).to_dict())) == study:
+        if load_study(preset) == study:
             return f'attnzoo study --preset {preset}'
     return None
 
@@ -189,9 +189,8 @@ def _results_section(family: str, study_dir: Optional[Path]) -> str:
     if study_dir is None:
         lines.append(f'No study results were given to `attnzoo cards`: {_run_command(family, None)}.')
         return '\n\n'.join(lines)
-    raw = yaml.safe_load((study_dir / 'study.yaml').read_text())
-    study = study_from_dict(raw)
-    command = _preset_command(raw) or f'attnzoo study {CARDS_DIR}/results/{study.name}/study.yaml'
+    study = study_from_dict(yaml.safe_load((study_dir / 'study.yaml').read_text()))
+    command = _preset_command(study) or f'attnzoo study {CARDS_DIR}/results/{study.name}/study.yaml'
     with (study_dir / 'results.csv').open() as f:
         rows = [row for row in csv.DictReader(f) if family_of(row['model']) == family]
     copy = f'results/{study.name}'
@@ -213,9 +212,9 @@ def _results_section(family: str, study_dir: Optional[Path]) -> str:
     lines += [
         f'The study `{study.name}`, run by `{command}`: {_study_data(study)}. These are short comparison runs, not '
         f'the training of the `{FASHION_MNIST_TAG}` weights, whose own cards give their results; a run with model '
-        'arguments is a narrowed version of the registered model. Parameters and FLOPs are the run\'s, at the '
-        f"study's {'x'.join(map(str, DATA_SETS[study.data_set].input_size))} input; top-1 and top-5 are after the last "
-        'epoch.',
+        'arguments is a narrowed version of the registered model. Parameters and FLOPs are the run\'s, at its input '
+        f"(the study's {'x'.join(map(str, DATA_SETS[study.data_set].input_size))} unless the run sets an img_size); "
+        'top-1 and top-5 are after the last epoch.',
         _table(headers, cells),
         f'The rows are {source}.',
     ]
