@@ -82,7 +82,8 @@ def _model_run(entry: Union[str, Dict[str, Any]]) -> ModelRun:
         raise ValueError(f'A model entry is a name or {{name, model, kwargs, img_size}}, got {entry}.')
     if not timm.is_model(entry['model']):
         raise ValueError(f'Unknown model {entry["model"]!r}: `import timm_attnzoo` registers the zoo; see `attnzoo models`.')
-    return ModelRun(entry.get('name', entry['model']), entry['model'], dict(entry.get('kwargs') or {}), entry.get('img_size'))
+    return ModelRun(
+        entry.get('name', entry['model']), entry['model'], dict(entry.get('kwargs') or {}), entry.get('img_size'))
 
 
 def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study:
