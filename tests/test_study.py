@@ -62,8 +62,8 @@ def test_each_run_has_a_row_per_epoch_and_its_measured_costs(small_study):
 
 def test_weights_load_back_with_pretrained_true_and_reproduce_the_validation_accuracy(small_study, fashion_mnist_root):
     study = study_from_dict(SMALL_STUDY)
-    _, loader_val = study_run._loaders(study, fashion_mnist_root)
     for run in study.models:
+        _, loader_val = study_run._loaders(study, fashion_mnist_root, study_run.run_input_size(study.data_set, run))
         model = timm.create_model(f'local-dir:{small_study / run.name / "weights"}', pretrained=True).eval()
         assert model.pretrained_cfg['input_size'] == (1, 28, 28)
         with torch.no_grad():
