@@ -29,6 +29,10 @@ class DataSetSpec:
     data_dir: str  # --data-dir, relative to prepare-data's --root DIR
     label_names: Optional[Tuple[str, ...]] = None  # class names in label order, where the data set fixes them
 
+    def data_config(self, input_size: Optional[Tuple[int, int, int]] = None) -> Dict[str, Any]:
+        """ timm's data config of weights trained on this data set, at `input_size` (default: the data set's). """
+        return dict(input_size=tuple(input_size or self.input_size), mean=self.mean, std=self.std, crop_pct=1.0)
+
     def train_py_args(self) -> Dict[str, Any]:
         """ The data set's arguments of timm's train.py. """
         args = {'dataset': self.dataset} if self.dataset else {}

@@ -47,11 +47,6 @@ class PushError(RuntimeError):
     """ A push that cannot go ahead, with what to do about it. """
 
 
-def _data_set_config(data_set: str) -> Dict[str, Any]:
-    spec = DATA_SETS[data_set]
-    return dict(input_size=spec.input_size, mean=spec.mean, std=spec.std, crop_pct=1.0)
-
-
 def _check_data_set(data_set: Optional[str]) -> None:
     if data_set is not None and data_set not in DATA_SETS:
         raise ValueError(f'--data-set {data_set!r} is not one of {sorted(DATA_SETS)}.')
@@ -77,7 +72,7 @@ def _read_study_run(run_dir: Path, data_set: Optional[str]) -> TrainingRun:
         results_file = str(run_dir / STUDY_METRICS)
     return TrainingRun(
         architecture=run.model, model_args=run_model_args(data_set, run),
-        data_config=dict(_data_set_config(data_set), input_size=run_input_size(data_set, run)),
+        data_config=DATA_SETS[data_set].data_config(run_input_size(data_set, run)),
         data_set=data_set, training_config=config, training_config_file=str(run_dir / STUDY_RUN_CONFIG),
         metrics=metrics, metrics_file=str(run_dir / STUDY_METRICS) if metrics else None, results=results,
         results_file=results_file)
@@ -101,7 +96,7 @@ def _read_train_py_run(checkpoint: Dict[str, Any], path: Path, data_set: Optiona
         model_args['num_classes'] = args['num_classes']
     if args.get('gp') is not None:
         model_args['global_pool'] = args['gp']
-    data_config = _data_set_config(data_set) if data_set else {}
+    data_config = DATA_SETS[data_set].data_config() if data_set else {}
     data_config.update({key: args[key] for key in ('input_size', 'mean', 'std', 'crop_pct', 'interpolation')
                         if args.get(key) is not None})
     args_file = path.parent / TRAIN_PY_ARGS
@@ -173,7 +168,7 @@ def load_trained_model(
         run = _read_study_run(path.parent, data_set)
     elif data_set is not None and model_name is not None:
         run = TrainingRun(
-            architecture=model_name, data_set=data_set, data_config=_data_set_config(data_set),
+            architecture=model_name, data_set=data_set, data_config=DATA_SETS[data_set].data_config(),
             model_args=run_model_args(data_set, ModelRun(model_name, model_name)))
     else:
         raise PushError(

@@ -71,7 +71,13 @@ def _cell(row: Dict[str, Any], key: str, fmt: str) -> str:
     return fmt.format(value)
 
 
-def write_table(out_dir: Path, rows: Sequence[Dict[str, Any]]) -> None:
+def pareto_fronts(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[int]]:
+    """ Each scatter plot's Pareto front of top-1 against its cost, by the plot's row key. """
+    return {key: pareto_front([row[key] for row in rows], [row['top1'] for row in rows])
+            for _, key, _, _ in SCATTER_PLOTS}
+
+
+def write_table(out_dir: Path, rows: Sequence[Dict[str, Any]], fronts: Dict[str, List[int]]) -> None:
     headers = [header for _, header, _ in COLUMNS]
     with (out_dir / 'results.csv').open('w', newline='') as f:
         writer = csv.writer(f)
@@ -81,14 +87,12 @@ def write_table(out_dir: Path, rows: Sequence[Dict[str, Any]]) -> None:
     lines += ['| ' + ' | '.join(_cell(row, key, fmt) for key, _, fmt in COLUMNS) + ' |' for row in rows]
     lines.append('')
     for _, key, label, _ in SCATTER_PLOTS:
-        front = pareto_front([row[key] for row in rows], [row['top1'] for row in rows])
-        lines.append(f"Pareto front of top-1 against {label}: {', '.join(rows[i]['run'] for i in front)}")
+        lines.append(f"Pareto front of top-1 against {label}: {', '.join(rows[i]['run'] for i in fronts[key])}")
     (out_dir / 'results.md').write_text('\n'.join(lines) + '\n')
 
 
-def _scatter(path: Path, rows, key: str, label: str, scale: float) -> None:
+def _scatter(path: Path, rows, front: List[int], key: str, label: str, scale: float) -> None:
     costs, top1 = [row[key] * scale for row in rows], [row['top1'] for row in rows]
-    front = pareto_front(costs, top1)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     ax.scatter(costs, top1, facecolors='none', edgecolors='tab:blue')
     ax.plot([costs[i] for i in front], [top1[i] for i in front], marker='o', color='tab:red', drawstyle='steps-post',
@@ -125,7 +129,8 @@ def _curves(path: Path, summaries, metrics: Dict[str, List[Dict[str, float]]]) -
 def write_report(out_dir: Path, summaries: Sequence[Dict[str, Any]], metrics: Dict[str, List[Dict[str, float]]]) -> None:
     """ results.csv, results.md and the PNG plots in out_dir; `metrics` holds each run's metrics.csv rows. """
     rows = result_rows(summaries)
-    write_table(out_dir, rows)
+    fronts = pareto_fronts(rows)
+    write_table(out_dir, rows, fronts)
     for name, key, label, scale in SCATTER_PLOTS:
-        _scatter(out_dir / name, rows, key, label, scale)
+        _scatter(out_dir / name, rows, fronts[key], key, label, scale)
     _curves(out_dir / 'training_curves.png', summaries, metrics)

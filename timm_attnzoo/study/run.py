@@ -211,7 +211,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
     save_for_hf(
         model, str(run_dir / WEIGHTS), safe_serialization=True,
         model_args=run_model_args(study.data_set, run),
-        data_config=dict(input_size=input_size, mean=data.mean, std=data.std, crop_pct=1.0))
+        data_config=data.data_config(input_size))
     summary = dict(
         run=run.name, model=run.model, kwargs=run.kwargs, img_size=run.img_size, data_set=study.data_set,
         epochs=len(rows),
