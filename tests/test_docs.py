@@ -10,3 +10,14 @@ def test_models_doc_holds_the_table_that_attnzoo_models_prints():
     doc = (DOCS / 'models.md').read_text()
     table = format_rows(model_rows(), 'table')
     assert '\n'.join('    ' + line for line in table.splitlines()) in doc
+
+
+def test_results_doc_holds_the_table_of_every_study_report_copied_beside_it():
+    doc = (DOCS / 'results.md').read_text()
+    reports = sorted((DOCS / 'figures').glob('*/results.md'))
+    assert reports, 'docs/results.md shows the reports copied into docs/figures/<study>/'
+    for report in reports:
+        table = report.read_text().split('\n\n')[0]
+        assert table in doc, f'docs/results.md does not hold the table of {report.relative_to(DOCS)}'
+        for figure in report.parent.glob('*.png'):
+            assert f'figures/{report.parent.name}/{figure.name}' in doc, f'{figure.name} is not shown'

@@ -28,13 +28,14 @@ from timm_attnzoo.flops import count_flops
 from timm_attnzoo.hub import PushError, load_trained_model, push
 from timm_attnzoo.models.pretrained_cfg import FASHION_MNIST_TAG
 
+from .hf_cache import lay_out_hf_cache
+
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_PY = TRAIN_PY_ARGUMENTS['arguments']
 MODEL = 'vit_cifar'
 REPO_ID = f'{HF_HUB_ORGANIZATION}/{MODEL}.{FASHION_MNIST_TAG}'
-SNAPSHOT = 'f' * 40  # a commit hash in the cache layout
 
 
 def _train_py_args(data_dir: Path) -> Namespace:
@@ -134,24 +135,10 @@ def test_local_dir_and_pretrained_cfg_overlay_reproduce_the_trained_model(pushed
             assert torch.equal(model.eval()(images), expected)
 
 
-def _lay_out_hf_cache(hf_home: Path, repo_id: str, folder: Path) -> None:
-    """ The files of `folder` as huggingface_hub caches a download of `repo_id`: blobs, a snapshot of links to them,
-    and refs/main naming the snapshot. """
-    repo = hf_home / 'hub' / f'models--{repo_id.replace("/", "--")}'
-    (repo / 'blobs').mkdir(parents=True)
-    (repo / 'snapshots' / SNAPSHOT).mkdir(parents=True)
-    (repo / 'refs').mkdir()
-    (repo / 'refs' / 'main').write_text(SNAPSHOT)
-    for i, path in enumerate(sorted(folder.iterdir())):
-        blob = repo / 'blobs' / f'{i:040d}'
-        blob.write_bytes(path.read_bytes())
-        (repo / 'snapshots' / SNAPSHOT / path.name).symlink_to(Path('..') / '..' / 'blobs' / blob.name)
-
-
 def test_pretrained_true_and_hf_hub_load_from_the_offline_cache(pushed, train_py_run, images, tmp_path):
     """ In a fresh process with HF_HOME and HF_HUB_OFFLINE=1 set before huggingface_hub reads them, as a user sets
     them: the registered tag's hf_hub_id and the hf-hub: name both resolve to the cached files. """
-    _lay_out_hf_cache(tmp_path / 'hf', REPO_ID, pushed)
+    lay_out_hf_cache(tmp_path / 'hf', REPO_ID, pushed)
     torch.save(images, tmp_path / 'images.pt')
     script = (
         'import sys, timm, torch, timm_attnzoo\n'
@@ -168,7 +155,7 @@ def test_pretrained_true_and_hf_hub_load_from_the_offline_cache(pushed, train_py
 
 
 def test_hf_hub_name_without_the_import_fails_and_the_card_says_to_import(pushed, tmp_path):
-    _lay_out_hf_cache(tmp_path / 'hf', REPO_ID, pushed)
+    lay_out_hf_cache(tmp_path / 'hf', REPO_ID, pushed)
     env = dict(os.environ, HF_HOME=str(tmp_path / 'hf'), HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
     result = subprocess.run([sys.executable, '-c', f'import timm; timm.create_model("hf-hub:{REPO_ID}")'],
                             env=env, capture_output=True, text=True, cwd=tmp_path)
