@@ -18,7 +18,7 @@ from timm_attnzoo.measure import peak_training_memory_mib
 from timm_attnzoo.registry import list_models
 from timm_attnzoo.study import load_study, run_study, study_from_dict
 from timm_attnzoo.study import run as study_run
-from timm_attnzoo.study.report import SCATTER_PLOTS, pareto_front
+from timm_attnzoo.study.report import RESOLUTION_PLOT, SCATTER_PLOTS, pareto_front, resolution_series
 from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
 from timm_attnzoo.train_configs import FASHION_MNIST_RECIPE
 
@@ -107,6 +107,7 @@ def test_report_has_the_table_and_the_plots(small_study):
         assert f"Pareto front of top-1 against {label}: {', '.join(rows[i]['run'] for i in front)}\n" in table
     for name in [plot[0] for plot in SCATTER_PLOTS] + ['training_curves.png']:
         assert (small_study / name).read_bytes()[:8] == PNG_SIGNATURE, name
+    assert not (small_study / RESOLUTION_PLOT).exists(), 'no model was trained at two input sizes'
 
 
 def test_the_pareto_front_holds_the_points_nothing_beats():
@@ -116,6 +117,15 @@ def test_the_pareto_front_holds_the_points_nothing_beats():
     # top-1 for the same cost
     assert pareto_front(costs, top1) == [1, 2, 0, 5]
     assert pareto_front([1., 1.], [80., 80.]) == [0]  # of equal points one stands for both
+
+
+def test_the_resolution_series_are_the_models_run_at_several_input_sizes_in_order_of_size():
+    rows = [dict(run=name, model=model, kwargs=kwargs, image_side=side) for name, model, kwargs, side in [
+        ('vit_56', 'vit_cifar', {}, 56), ('vit_28', 'vit_cifar', {}, 28), ('deep_28', 'vit_cifar', dict(depth=6), 28),
+        ('swin_28', 'swin_cifar', {}, 28), ('deep_112', 'vit_cifar', dict(depth=6), 112)]]
+    series = resolution_series(rows)
+    assert {label: [row['run'] for row in runs] for label, runs in series.items()} == {
+        'vit_cifar': ['vit_28', 'vit_56'], "vit_cifar {'depth': 6}": ['deep_28', 'deep_112']}
 
 
 def _count_epochs(monkeypatch, interrupt_at=None):
@@ -233,7 +243,7 @@ def test_peak_training_memory_grows_with_the_batch():
 def test_a_run_with_an_img_size_trains_measures_and_saves_on_the_upsampled_images(tmp_path, fashion_mnist_root):
     study = study_from_dict(dict(
         SMALL_STUDY, name='upsampled', train_samples=128, val_samples=64, recipe=dict(SMALL_STUDY['recipe'], epochs=1),
-        models=[dict(name='vit_56', model='vit_cifar', img_size=56)]))
+        models=[dict(name='vit_56', model='vit_cifar', img_size=56), 'vit_cifar']))
     out = run_study(study, fashion_mnist_root, tmp_path)
     model = create_run_model(study, study.models[0])
     assert model.patch_embed.grid_size == (14, 14)  # 56 / 4: built for the upsampled images
@@ -241,7 +251,8 @@ def test_a_run_with_an_img_size_trains_measures_and_saves_on_the_upsampled_image
     assert next(iter(loader_train))[0].shape[-3:] == (1, 56, 56)
     assert _summary(out / 'vit_56')['flops'] == count_flops(model, (1, 56, 56))
     with (out / 'results.csv').open() as f:
-        assert next(csv.DictReader(f))['input_size'] == '1x56x56'
+        assert [row['input_size'] for row in csv.DictReader(f)] == ['1x56x56', '1x28x28']
+    assert (out / RESOLUTION_PLOT).read_bytes()[:8] == PNG_SIGNATURE, 'vit_cifar at 28 and 56 px'
     loaded = timm.create_model(f'local-dir:{out / "vit_56" / "weights"}', pretrained=True)
     assert loaded.pretrained_cfg['input_size'] == (1, 56, 56) and loaded.patch_embed.grid_size == (14, 14)
     main(['push', '--checkpoint', str(out / 'vit_56' / 'weights'), '--repo-id', 'someone/vit_56',

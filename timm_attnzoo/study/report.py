@@ -1,6 +1,6 @@
 """ A study's results: one table (results.csv, results.md) of every run's costs and accuracy, and plots as PNG:
-top-1 against FLOPs, parameters, latency and training time, each with its Pareto front marked, and the training
-curves. """
+top-1 against FLOPs, parameters, latency and training time, each with its Pareto front marked, the training
+curves, and, where a model was trained at several input sizes, its costs and top-1 against the input size. """
 import csv
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
@@ -39,6 +39,14 @@ SCATTER_PLOTS = (  # (file, row key, axis label, scale)
     ('top1_vs_latency.png', 'latency_ms', 'latency (ms, batch 1)', 1.),
     ('top1_vs_train_time.png', 'train_time_s', 'training time (s)', 1.),
 )
+RESOLUTION_PLOT = 'resolution_scaling.png'
+RESOLUTION_PANELS = (  # (row key, axis label, scale, log axis)
+    ('flops', 'MFLOPs per image', 1e-6, True),
+    ('latency_ms', 'latency (ms, batch 1)', 1., True),
+    ('peak_train_memory_mib', 'train step memory (MiB)', 1., True),
+    ('epoch_time_s', 'train time per epoch (s)', 1., True),
+    ('top1', 'validation top-1 (%)', 1., False),
+)
 
 
 def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> List[int]:
@@ -60,10 +68,21 @@ def result_rows(summaries: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     for s in summaries:
         run = ModelRun(s['run'], s['model'], s.get('kwargs', {}), s.get('img_size'))
         model = timm.create_model(run.model, **run.kwargs)
+        input_size = run_input_size(s['data_set'], run)
         rows.append(dict(s, family=family_of(run.model), attention=attention_layers(model),
-                         input_size='x'.join(map(str, run_input_size(s['data_set'], run))),
+                         input_size='x'.join(map(str, input_size)), image_side=input_size[-1],
                          epoch_time_s=s['train_time_s'] / s['epochs']))
     return rows
+
+
+def resolution_series(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    """ The rows of each model (name and kwargs) run at two or more input sizes, in order of size, by its label. """
+    series: Dict[str, List[Dict[str, Any]]] = {}
+    for row in rows:
+        kwargs = row.get('kwargs') or {}
+        series.setdefault(row['model'] + (f' {kwargs}' if kwargs else ''), []).append(row)
+    return {label: sorted(runs, key=lambda row: row['image_side']) for label, runs in series.items()
+            if len({row['image_side'] for row in runs}) > 1}
 
 
 def _cell(row: Dict[str, Any], key: str, fmt: str) -> str:
@@ -126,6 +145,25 @@ def _curves(path: Path, summaries, metrics: Dict[str, List[Dict[str, float]]]) -
     plt.close(fig)
 
 
+def _resolution_plot(path: Path, series: Dict[str, List[Dict[str, Any]]]) -> None:
+    fig, axes = plt.subplots(1, len(RESOLUTION_PANELS), figsize=(4 * len(RESOLUTION_PANELS), 4))
+    sides = sorted({row['image_side'] for runs in series.values() for row in runs})
+    for ax, (key, label, scale, log) in zip(axes, RESOLUTION_PANELS):
+        for name, runs in series.items():
+            ax.plot([row['image_side'] for row in runs], [row[key] * scale for row in runs], marker='o', label=name)
+        ax.set_xscale('log', base=2)
+        ax.set_xticks(sides, [str(side) for side in sides])
+        ax.set_xlabel('input side (px)')
+        ax.set_ylabel(label + (' (log)' if log else ''))
+        if log:
+            ax.set_yscale('log')
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_report(out_dir: Path, summaries: Sequence[Dict[str, Any]], metrics: Dict[str, List[Dict[str, float]]]) -> None:
     """ results.csv, results.md and the PNG plots in out_dir; `metrics` holds each run's metrics.csv rows. """
     rows = result_rows(summaries)
@@ -134,3 +172,6 @@ def write_report(out_dir: Path, summaries: Sequence[Dict[str, Any]], metrics: Di
     for name, key, label, scale in SCATTER_PLOTS:
         _scatter(out_dir / name, rows, fronts[key], key, label, scale)
     _curves(out_dir / 'training_curves.png', summaries, metrics)
+    series = resolution_series(rows)
+    if series:
+        _resolution_plot(out_dir / RESOLUTION_PLOT, series)
