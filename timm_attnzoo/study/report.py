@@ -40,13 +40,7 @@ SCATTER_PLOTS = (  # (file, row key, axis label, scale)
     ('top1_vs_train_time.png', 'train_time_s', 'training time (s)', 1.),
 )
 RESOLUTION_PLOT = 'resolution_scaling.png'
-RESOLUTION_PANELS = (  # (row key, axis label, scale, log axis)
-    ('flops', 'MFLOPs per image', 1e-6, True),
-    ('latency_ms', 'latency (ms, batch 1)', 1., True),
-    ('peak_train_memory_mib', 'train step memory (MiB)', 1., True),
-    ('epoch_time_s', 'train time per epoch (s)', 1., True),
-    ('top1', 'validation top-1 (%)', 1., False),
-)
+RESOLUTION_PANELS = ('flops', 'latency_ms', 'peak_train_memory_mib', 'epoch_time_s', 'top1')  # table columns
 
 
 def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> List[int]:
@@ -85,9 +79,9 @@ def resolution_series(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str
             if len({row['image_side'] for row in runs}) > 1}
 
 
-def _cell(row: Dict[str, Any], key: str, fmt: str) -> str:
-    value = row[key] / 1e6 if key == 'flops' else row[key]
-    return fmt.format(value)
+def _value(row: Dict[str, Any], key: str) -> Any:
+    """ A row's value as its table column shows it: FLOPs in millions. """
+    return row[key] / 1e6 if key == 'flops' else row[key]
 
 
 def pareto_fronts(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[int]]:
@@ -103,7 +97,7 @@ def write_table(out_dir: Path, rows: Sequence[Dict[str, Any]], fronts: Dict[str,
         writer.writerow([key for key, _, _ in COLUMNS])
         writer.writerows([[row[key] for key, _, _ in COLUMNS] for row in rows])
     lines = ['| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)]
-    lines += ['| ' + ' | '.join(_cell(row, key, fmt) for key, _, fmt in COLUMNS) + ' |' for row in rows]
+    lines += ['| ' + ' | '.join(fmt.format(_value(row, key)) for key, _, fmt in COLUMNS) + ' |' for row in rows]
     lines.append('')
     for _, key, label, _ in SCATTER_PLOTS:
         lines.append(f"Pareto front of top-1 against {label}: {', '.join(rows[i]['run'] for i in fronts[key])}")
@@ -148,15 +142,18 @@ def _curves(path: Path, summaries, metrics: Dict[str, List[Dict[str, float]]]) -
 def _resolution_plot(path: Path, series: Dict[str, List[Dict[str, Any]]]) -> None:
     fig, axes = plt.subplots(1, len(RESOLUTION_PANELS), figsize=(4 * len(RESOLUTION_PANELS), 4))
     sides = sorted({row['image_side'] for runs in series.values() for row in runs})
-    for ax, (key, label, scale, log) in zip(axes, RESOLUTION_PANELS):
+    headers = {key: header for key, header, _ in COLUMNS}
+    for ax, key in zip(axes, RESOLUTION_PANELS):
         for name, runs in series.items():
-            ax.plot([row['image_side'] for row in runs], [row[key] * scale for row in runs], marker='o', label=name)
+            ax.plot([row['image_side'] for row in runs], [_value(row, key) for row in runs], marker='o', label=name)
         ax.set_xscale('log', base=2)
         ax.set_xticks(sides, [str(side) for side in sides])
         ax.set_xlabel('input side (px)')
-        ax.set_ylabel(label + (' (log)' if log else ''))
-        if log:
+        if key == 'top1':
+            ax.set_ylabel(headers[key])
+        else:  # costs grow as a power of the side: straight lines on log axes
             ax.set_yscale('log')
+            ax.set_ylabel(headers[key] + ' (log)')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
