@@ -18,7 +18,9 @@ from timm_attnzoo.measure import peak_training_memory_mib
 from timm_attnzoo.registry import list_models
 from timm_attnzoo.study import load_study, run_study, study_from_dict
 from timm_attnzoo.study import run as study_run
-from timm_attnzoo.study.report import RESOLUTION_PLOT, SCATTER_PLOTS, pareto_front, resolution_series
+from timm_attnzoo.study.report import (
+    ARGUMENT_PLOT, RESOLUTION_PLOT, SCATTER_PLOTS, argument_series, pareto_front, resolution_series,
+    rows_without_argument, write_report)
 from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
 from timm_attnzoo.train_configs import FASHION_MNIST_RECIPE
 
@@ -126,6 +128,45 @@ def test_the_resolution_series_are_the_models_run_at_several_input_sizes_in_orde
     series = resolution_series(rows)
     assert {label: [row['run'] for row in runs] for label, runs in series.items()} == {
         'vit_cifar': ['vit_28', 'vit_56'], "vit_cifar {'depth': 6}": ['deep_28', 'deep_112']}
+
+
+def _performer_layout(kernel, num_features):
+    return dict(layers=[kernel, 'softmax'], attn_kwargs={kernel: dict(num_features=num_features)})
+
+
+def test_the_argument_series_are_a_models_runs_at_several_values_of_one_numeric_argument_all_else_equal():
+    rows = [dict(run=name, model=model, kwargs=kwargs, image_side=side) for name, model, kwargs, side in [
+        ('regular', 'vit_performer_reg_cifar', dict(layers=['softmax', 'softmax']), 28),
+        ('mixed_softmax_m64', 'vit_performer_reg_cifar', _performer_layout('performer', 64), 28),
+        ('mixed_softmax_m16', 'vit_performer_reg_cifar', _performer_layout('performer', 16), 28),
+        ('mixed_relu_m16', 'vit_performer_reg_cifar', _performer_layout('performer_relu', 16), 28),
+        ('mixed_relu_m64', 'vit_performer_reg_cifar', _performer_layout('performer_relu', 64), 28),
+        ('mixed_softmax_m256_56px', 'vit_performer_reg_cifar', _performer_layout('performer', 256), 56),
+        ('all_performer_m16', 'vit_performer_reg_cifar', dict(
+            layers=['performer', 'performer'], attn_kwargs=dict(performer=dict(num_features=16))), 28),
+        ('vit_depth2', 'vit_cifar', dict(depth=2), 28), ('vit_depth4', 'vit_cifar', dict(depth=4), 28),
+        ('vit_depth4_heads1', 'vit_cifar', dict(depth=4, num_heads=1), 28),
+        ('vit_d2', 'vit_linformer_cifar', dict(depth=2), 28), ('vit_d4', 'vit_linformer_cifar', dict(depth=4), 28)]]
+    series = argument_series(rows)
+    # the 56 px run, the one all-Performer layout and the one-head vit have no partner with another value
+    assert {argument: {label: [(value, row['run']) for value, row in points] for label, points in lines.items()}
+            for argument, lines in series.items()} == {
+        'num_features': {'mixed_softmax': [(16, 'mixed_softmax_m16'), (64, 'mixed_softmax_m64')],
+                         'mixed_relu': [(16, 'mixed_relu_m16'), (64, 'mixed_relu_m64')]},
+        'depth': {'vit': [(2, 'vit_depth2'), (4, 'vit_depth4')],
+                  'vit_d2 / vit_d4': [(2, 'vit_d2'), (4, 'vit_d4')]}}  # its shared word is the line above's
+    assert [row['run'] for row in rows_without_argument(rows, 'num_features', series['num_features'])] == ['regular']
+    assert rows_without_argument(rows, 'depth', series['depth']) == []
+
+
+def test_the_report_plots_the_runs_of_a_model_at_several_values_of_an_argument_against_it(tmp_path):
+    runs = [('vit', {}), ('vit_depth1', dict(depth=1)), ('vit_depth2', dict(depth=2))]
+    summaries = [dict(run=name, model='vit_cifar', kwargs=kwargs, data_set='fashion_mnist', params=1000 * (i + 1),
+                      flops=1e6 * (i + 1), latency_ms=1. + i, peak_train_memory_mib=100., train_time_s=10. + i,
+                      epochs=1, top1=80. + i, top5=99., best_top1=80. + i) for i, (name, kwargs) in enumerate(runs)]
+    write_report(tmp_path, summaries, {name: [dict(epoch=0, train_loss=1., val_top1=80.)] for name, _ in runs})
+    assert [path.name for path in tmp_path.glob('*_scaling.png')] == [ARGUMENT_PLOT.format(argument='depth')]
+    assert (tmp_path / 'depth_scaling.png').read_bytes()[:8] == PNG_SIGNATURE
 
 
 def _count_epochs(monkeypatch, interrupt_at=None):

@@ -1,9 +1,11 @@
 """ A study's results: one table (results.csv, results.md) of every run's costs and accuracy, and plots as PNG:
 top-1 against FLOPs, parameters, latency and training time, each with its Pareto front marked, the training
-curves, and, where a model was trained at several input sizes, its costs and top-1 against the input size. """
+curves, and, where a model was trained at several input sizes or values of one numeric argument, its costs and
+top-1 against the size or the argument. """
 import csv
+import json
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import matplotlib
 import timm
@@ -40,7 +42,8 @@ SCATTER_PLOTS = (  # (file, row key, axis label, scale)
     ('top1_vs_train_time.png', 'train_time_s', 'training time (s)', 1.),
 )
 RESOLUTION_PLOT = 'resolution_scaling.png'
-RESOLUTION_PANELS = ('flops', 'latency_ms', 'peak_train_memory_mib', 'epoch_time_s', 'top1')  # table columns
+ARGUMENT_PLOT = '{argument}_scaling.png'  # e.g. num_features_scaling.png
+SCALING_PANELS = ('flops', 'latency_ms', 'peak_train_memory_mib', 'epoch_time_s', 'top1')  # table columns
 
 
 def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> List[int]:
@@ -77,6 +80,53 @@ def resolution_series(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str
         series.setdefault(row['model'] + (f' {kwargs}' if kwargs else ''), []).append(row)
     return {label: sorted(runs, key=lambda row: row['image_side']) for label, runs in series.items()
             if len({row['image_side'] for row in runs}) > 1}
+
+
+def _flat_kwargs(kwargs: Dict[str, Any], prefix: Tuple[str, ...] = ()) -> Dict[Tuple[str, ...], Any]:
+    """ kwargs with their nested dicts opened: each value by its path of keys. """
+    flat = {}
+    for key, value in kwargs.items():
+        if isinstance(value, dict):
+            flat.update(_flat_kwargs(value, prefix + (key,)))
+        else:
+            flat[prefix + (key,)] = value
+    return flat
+
+
+def _shared_words(names: Sequence[str]) -> str:
+    """ The words (split at `_`) all names have in the same place: intertwined_relu_m16, intertwined_relu_m64 give
+    intertwined_relu. """
+    return '_'.join(words[0] for words in zip(*[name.split('_') for name in names]) if len(set(words)) == 1)
+
+
+def argument_series(rows: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, List[Tuple[float, Dict[str, Any]]]]]:
+    """ For each numeric model argument (a kwargs value, maybe nested in dicts, named by its last key) a model is
+    trained with at two or more values, all else equal (its other kwargs, its input size): the (value, row) of
+    each such series in order of the value, by argument, then by the words the series' run names share (or by
+    the names, where they share none or another series has those words). """
+    groups: Dict[tuple, List[Tuple[float, Dict[str, Any]]]] = {}
+    for row in rows:
+        flat = _flat_kwargs(row.get('kwargs') or {})
+        for path, value in flat.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                others = json.dumps({'.'.join(p): v for p, v in flat.items() if p != path}, sort_keys=True)
+                groups.setdefault((path, row['model'], row['image_side'], others), []).append((value, row))
+    series: Dict[str, Dict[str, List[Tuple[float, Dict[str, Any]]]]] = {}
+    for (path, *_), points in groups.items():
+        if len({value for value, _ in points}) > 1:
+            points.sort(key=lambda point: point[0])
+            names = [row['run'] for _, row in points]
+            label, lines = _shared_words(names), series.setdefault(path[-1], {})
+            lines[label if label and label not in lines else ' / '.join(names)] = points  # no two lines alike
+    return series
+
+
+def rows_without_argument(rows: Sequence[Dict[str, Any]], argument: str,
+                          series: Dict[str, List[Tuple[float, Dict[str, Any]]]]) -> List[Dict[str, Any]]:
+    """ The runs of a series' model and input size that do not take the argument: the reference its plot draws. """
+    models = {(row['model'], row['image_side']) for points in series.values() for _, row in points}
+    return [row for row in rows if (row['model'], row['image_side']) in models
+            and argument not in {path[-1] for path in _flat_kwargs(row.get('kwargs') or {})}]
 
 
 def _value(row: Dict[str, Any], key: str) -> Any:
@@ -139,19 +189,24 @@ def _curves(path: Path, summaries, metrics: Dict[str, List[Dict[str, float]]]) -
     plt.close(fig)
 
 
-def _resolution_plot(path: Path, series: Dict[str, List[Dict[str, Any]]]) -> None:
-    fig, axes = plt.subplots(1, len(RESOLUTION_PANELS), figsize=(4 * len(RESOLUTION_PANELS), 4))
-    sides = sorted({row['image_side'] for runs in series.values() for row in runs})
+def _scaling_plot(path: Path, series: Dict[str, List[Tuple[float, Dict[str, Any]]]], x_label: str,
+                  references: Sequence[Dict[str, Any]] = ()) -> None:
+    """ Each series' costs and top-1 against its x on a log axis, one line per series, and each reference run as a
+    dashed horizontal line. """
+    fig, axes = plt.subplots(1, len(SCALING_PANELS), figsize=(4 * len(SCALING_PANELS), 4))
+    xs = sorted({x for points in series.values() for x, _ in points})
     headers = {key: header for key, header, _ in COLUMNS}
-    for ax, key in zip(axes, RESOLUTION_PANELS):
-        for name, runs in series.items():
-            ax.plot([row['image_side'] for row in runs], [_value(row, key) for row in runs], marker='o', label=name)
+    for ax, key in zip(axes, SCALING_PANELS):
+        for name, points in series.items():
+            ax.plot([x for x, _ in points], [_value(row, key) for _, row in points], marker='o', label=name)
+        for i, row in enumerate(references):
+            ax.axhline(_value(row, key), color=f'C{(len(series) + i) % 10}', linestyle='--', label=row['run'])
         ax.set_xscale('log', base=2)
-        ax.set_xticks(sides, [str(side) for side in sides])
-        ax.set_xlabel('input side (px)')
+        ax.set_xticks(xs, [f'{x:g}' for x in xs])
+        ax.set_xlabel(x_label)
         if key == 'top1':
             ax.set_ylabel(headers[key])
-        else:  # costs grow as a power of the side: straight lines on log axes
+        else:  # costs grow as a power of the side or the argument: straight lines on log axes
             ax.set_yscale('log')
             ax.set_ylabel(headers[key] + ' (log)')
         ax.grid(alpha=0.3)
@@ -169,6 +224,10 @@ def write_report(out_dir: Path, summaries: Sequence[Dict[str, Any]], metrics: Di
     for name, key, label, scale in SCATTER_PLOTS:
         _scatter(out_dir / name, rows, fronts[key], key, label, scale)
     _curves(out_dir / 'training_curves.png', summaries, metrics)
-    series = resolution_series(rows)
-    if series:
-        _resolution_plot(out_dir / RESOLUTION_PLOT, series)
+    by_size = resolution_series(rows)
+    if by_size:
+        _scaling_plot(out_dir / RESOLUTION_PLOT, {label: [(row['image_side'], row) for row in runs]
+                                                  for label, runs in by_size.items()}, 'input side (px)')
+    for argument, series in argument_series(rows).items():
+        _scaling_plot(out_dir / ARGUMENT_PLOT.format(argument=argument), series, argument,
+                      rows_without_argument(rows, argument, series))
