@@ -126,8 +126,8 @@ def test_the_resolution_series_are_the_models_run_at_several_input_sizes_in_orde
         ('vit_56', 'vit_cifar', {}, 56), ('vit_28', 'vit_cifar', {}, 28), ('deep_28', 'vit_cifar', dict(depth=6), 28),
         ('swin_28', 'swin_cifar', {}, 28), ('deep_112', 'vit_cifar', dict(depth=6), 112)]]
     series = resolution_series(rows)
-    assert {label: [row['run'] for row in runs] for label, runs in series.items()} == {
-        'vit_cifar': ['vit_28', 'vit_56'], "vit_cifar {'depth': 6}": ['deep_28', 'deep_112']}
+    assert {label: [(side, row['run']) for side, row in points] for label, points in series.items()} == {
+        'vit_cifar': [(28, 'vit_28'), (56, 'vit_56')], "vit_cifar {'depth': 6}": [(28, 'deep_28'), (112, 'deep_112')]}
 
 
 def _performer_layout(kernel, num_features):

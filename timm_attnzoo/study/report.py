@@ -72,14 +72,15 @@ def result_rows(summaries: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return rows
 
 
-def resolution_series(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
-    """ The rows of each model (name and kwargs) run at two or more input sizes, in order of size, by its label. """
-    series: Dict[str, List[Dict[str, Any]]] = {}
+def resolution_series(rows: Sequence[Dict[str, Any]]) -> Dict[str, List[Tuple[int, Dict[str, Any]]]]:
+    """ The (input side, row) of each model (name and kwargs) run at two or more input sizes, in order of size, by
+    its label. """
+    series: Dict[str, List[Tuple[int, Dict[str, Any]]]] = {}
     for row in rows:
         kwargs = row.get('kwargs') or {}
-        series.setdefault(row['model'] + (f' {kwargs}' if kwargs else ''), []).append(row)
-    return {label: sorted(runs, key=lambda row: row['image_side']) for label, runs in series.items()
-            if len({row['image_side'] for row in runs}) > 1}
+        series.setdefault(row['model'] + (f' {kwargs}' if kwargs else ''), []).append((row['image_side'], row))
+    return {label: sorted(points, key=lambda point: point[0]) for label, points in series.items()
+            if len({side for side, _ in points}) > 1}
 
 
 def _flat_kwargs(kwargs: Dict[str, Any], prefix: Tuple[str, ...] = ()) -> Dict[Tuple[str, ...], Any]:
@@ -226,8 +227,7 @@ def write_report(out_dir: Path, summaries: Sequence[Dict[str, Any]], metrics: Di
     _curves(out_dir / 'training_curves.png', summaries, metrics)
     by_size = resolution_series(rows)
     if by_size:
-        _scaling_plot(out_dir / RESOLUTION_PLOT, {label: [(row['image_side'], row) for row in runs]
-                                                  for label, runs in by_size.items()}, 'input side (px)')
+        _scaling_plot(out_dir / RESOLUTION_PLOT, by_size, 'input side (px)')
     for argument, series in argument_series(rows).items():
         _scaling_plot(out_dir / ARGUMENT_PLOT.format(argument=argument), series, argument,
                       rows_without_argument(rows, argument, series))
