@@ -17,6 +17,7 @@ from .spec import ModelRun
 
 matplotlib.use('Agg')  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 
 COLUMNS = (  # (key in a run's row, header, format)
     ('run', 'run', '{}'),
@@ -164,9 +165,12 @@ def _scatter(path: Path, rows, front: List[int], key: str, label: str, scale: fl
     for row, cost, accuracy in zip(rows, costs, top1):
         ax.annotate(row['run'], (cost, accuracy), fontsize=7, xytext=(3, 3), textcoords='offset points')
     ax.set_xscale('log')
+    # plain numbers (6.9, not 6.9 x 10^0), the minor ticks labelled where the costs span less than a decade
+    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
     ax.set_xlabel(label + ' (log)')
     ax.set_ylabel('validation top-1 (%)')
-    ax.legend(fontsize=7, loc='lower right')
+    ax.legend(fontsize=7, loc='best')
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
