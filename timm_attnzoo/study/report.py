@@ -156,6 +156,13 @@ def write_table(out_dir: Path, rows: Sequence[Dict[str, Any]], fronts: Dict[str,
     (out_dir / 'results.md').write_text('\n'.join(lines) + '\n')
 
 
+def _plain_log_labels(axis) -> None:
+    """ A log axis labelled with plain numbers (6.9, not 6.9 x 10^0), its minor ticks too where it spans less than a
+    decade. """
+    axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+
+
 def _scatter(path: Path, rows, front: List[int], key: str, label: str, scale: float) -> None:
     costs, top1 = [row[key] * scale for row in rows], [row['top1'] for row in rows]
     fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -165,9 +172,7 @@ def _scatter(path: Path, rows, front: List[int], key: str, label: str, scale: fl
     for row, cost, accuracy in zip(rows, costs, top1):
         ax.annotate(row['run'], (cost, accuracy), fontsize=7, xytext=(3, 3), textcoords='offset points')
     ax.set_xscale('log')
-    # plain numbers (6.9, not 6.9 x 10^0), the minor ticks labelled where the costs span less than a decade
-    ax.xaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    _plain_log_labels(ax.xaxis)
     ax.set_xlabel(label + ' (log)')
     ax.set_ylabel('validation top-1 (%)')
     ax.legend(fontsize=7, loc='best')
@@ -213,6 +218,7 @@ def _scaling_plot(path: Path, series: Dict[str, List[Tuple[float, Dict[str, Any]
             ax.set_ylabel(headers[key])
         else:  # costs grow as a power of the side or the argument: straight lines on log axes
             ax.set_yscale('log')
+            _plain_log_labels(ax.yaxis)
             ax.set_ylabel(headers[key] + ' (log)')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
