@@ -1,5 +1,6 @@
-""" hub_cards/: the committed family cards are what `attnzoo cards` writes from the committed copy of a study, their
-figures are the measured ones, and the card of one set of weights holds what its run recorded and nothing else. """
+""" hub_cards/: the committed family cards are what `attnzoo cards` writes from the committed copies of the studies,
+their figures are the measured ones, and the card of one set of weights holds what its run recorded and nothing
+else. """
 import csv
 import shutil
 from dataclasses import fields
@@ -14,9 +15,10 @@ from timm_attnzoo.cli import main
 from timm_attnzoo.constants import FASHION_MNIST_LABELS
 from timm_attnzoo.flops import count_flops
 from timm_attnzoo.model_cards import (
-    TrainedWeights, TrainingRun, copied_study, family_card, model_card, write_family_cards,
+    TrainedWeights, TrainingRun, copied_studies, family_card, model_card, write_family_cards,
 )
-from timm_attnzoo.model_families import FAMILIES, family_of
+from timm_attnzoo.model_families import FAMILIES, family_models, family_of
+from timm_attnzoo.study import load_study
 
 from .conftest import ZOO_MODELS
 
@@ -27,16 +29,28 @@ FRONT_MATTER = dict(library_name='timm', license='apache-2.0', pipeline_tag='ima
 
 @pytest.fixture(scope='module')
 def cards(tmp_path_factory, one_thread):
-    """ Every family card written once from the committed study copy: FLOPs of every model are the slow part. """
-    study = copied_study(HUB_CARDS)
-    assert study is not None, 'hub_cards/results/ holds no study: run `attnzoo cards --study studies/<name>`'
-    paths = write_family_cards(tmp_path_factory.mktemp('hub_cards'), study)
+    """ Every family card written once from the committed study copies: FLOPs of every model are the slow part. """
+    studies = copied_studies(HUB_CARDS)
+    assert studies, 'hub_cards/results/ holds no study: run `attnzoo cards --study studies/<name> ...`'
+    paths = write_family_cards(tmp_path_factory.mktemp('hub_cards'), studies)
     return {path.stem: path.read_text() for path in paths}
 
 
 def front_matter(card: str) -> dict:
     assert card.startswith('---\n')
     return yaml.safe_load(card.split('---\n')[1])
+
+
+def study_section(card: str, name: str) -> str:
+    """ The part of a card's results under the heading of the study `name`. """
+    return card.split(f'\n### {name}\n')[1].split('\n### ')[0].split('\n## ')[0]
+
+
+def stand_in_rows(monkeypatch):
+    """ Variants' rows without their FLOP counts (checked by test_variant_cells_are_the_counts_of_the_weights_model),
+    for the tests of what the cards do with studies. """
+    monkeypatch.setattr(model_cards, 'model_rows', lambda names: [
+        dict(model=name, attention='none', params=1, flops=1, input_size='1x28x28') for name in names])
 
 
 def table_row(card: str, first_cell: str) -> list:
@@ -87,19 +101,56 @@ def test_variant_cells_are_the_counts_of_the_weights_model(cards, name):
     assert weights[2] == f'[timm-attnzoo/{name}.fmnist_e30](https://huggingface.co/timm-attnzoo/{name}.fmnist_e30)'
 
 
-def test_results_are_the_rows_of_the_committed_study(cards):
-    study_dir = copied_study(HUB_CARDS)
-    study = yaml.safe_load((study_dir / 'study.yaml').read_text())
-    with (study_dir / 'results.csv').open() as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        card = cards[family_of(row['model'])]
-        cells = table_row(card.split('## Results')[1], f"`{row['run']}`")
-        assert cells[1] == f"`{row['model']}`"
-        assert cells[3:] == [f"{int(row['params']):,}", f"{int(row['flops']) / 1e6:.2f}", row['epochs'],
-                             f"{float(row['top1']):.2f}", f"{float(row['top5']):.2f}", f"{float(row['best_top1']):.2f}"]
-        assert f"{study['recipe']['epochs']} epochs over a fixed {study['train_samples']:,}-image subset" in card
-    assert {family_of(row['model']) for row in rows} == set(FAMILIES)  # the study has a run of every family
+def test_results_are_the_rows_of_the_committed_studies(cards):
+    families = set()
+    for study_dir in copied_studies(HUB_CARDS):
+        study = yaml.safe_load((study_dir / 'study.yaml').read_text())
+        with (study_dir / 'results.csv').open() as f:
+            rows = list(csv.DictReader(f))
+        train = (f"a fixed {study['train_samples']:,}-image subset" if study['train_samples']
+                 else 'the whole training split')
+        for row in rows:
+            section = study_section(cards[family_of(row['model'])], study['name'])
+            cells = table_row(section, f"`{row['run']}`")
+            assert cells[1] == f"`{row['model']}`"
+            assert cells[3:] == [f"{int(row['params']):,}", f"{int(row['flops']) / 1e6:.2f}", row['epochs'],
+                                 f"{float(row['top1']):.2f}", f"{float(row['top5']):.2f}",
+                                 f"{float(row['best_top1']):.2f}"]
+            assert f"{study['recipe']['epochs']} epochs over {train}" in section
+        families |= {family_of(row['model']) for row in rows}
+    assert families == set(FAMILIES)  # the studies have a run of every family
+
+
+def test_the_study_that_trained_the_weights_comes_first(cards):
+    full, default = load_study('full').name, load_study('default').name
+    assert [path.name for path in copied_studies(HUB_CARDS)] == sorted([full, default])
+    for card in cards.values():
+        results = card.split('## Results')[1].split('## Intended use')[0]
+        assert [line[4:] for line in results.splitlines() if line.startswith('### ')] == [full, default]
+        assert 'These are comparison runs' in study_section(card, default)
+        section = study_section(card, full)
+        assert ('Its runs trained the `fmnist_e30` weights' in section) == ('|' in section)
+
+
+def test_a_study_without_runs_of_a_family_names_the_command_that_adds_them(tmp_path, monkeypatch):
+    stand_in_rows(monkeypatch)
+    full = HUB_CARDS / 'results' / load_study('full').name
+    with (full / 'results.csv').open() as f:
+        reader = csv.DictReader(f)
+        vit_cifar = next(row for row in reader if row['run'] == 'vit_cifar')
+        with (tmp_path / 'results.csv').open('w', newline='') as out:
+            writer = csv.DictWriter(out, reader.fieldnames)
+            writer.writeheader()
+            writer.writerow(vit_cifar)
+    (tmp_path / 'study.yaml').write_text(yaml.safe_dump(load_study('full', ['vit_cifar']).to_dict()))
+
+    vit = study_section(family_card('efficient_attention_vit', [tmp_path]), 'fashion_mnist_full')
+    assert 'run by `attnzoo study --preset full --models vit_cifar`' in vit
+    assert 'Its runs trained the `fmnist_e30` weights' in vit and table_row(vit, '`vit_cifar`')[6] == \
+        f"{float(vit_cifar['top1']):.2f}"
+    perceiver = study_section(family_card('perceiver', [tmp_path]), 'fashion_mnist_full')
+    command = 'attnzoo study --preset full --models vit_cifar ' + ' '.join(family_models('perceiver'))
+    assert f'has no run of this family yet: `{command}` adds them.' in perceiver and '|' not in perceiver
 
 
 def test_family_card_without_a_study_says_so_and_names_the_command(one_thread):
@@ -111,32 +162,35 @@ def test_family_card_without_a_study_says_so_and_names_the_command(one_thread):
         family_card('mixer')
 
 
-def test_cards_command_copies_the_study_then_reuses_the_copy(tmp_path, monkeypatch, capsys):
-    # the FLOP counts are checked above; here the copying and the stale files, with stand-in rows
-    monkeypatch.setattr(model_cards, 'model_rows', lambda names: [
-        dict(model=name, attention='none', params=1, flops=1, input_size='1x28x28') for name in names])
-    study = tmp_path / 'studies' / 'some_study'
-    study.mkdir(parents=True)
-    for name in ('results.csv', 'study.yaml'):
-        shutil.copyfile(copied_study(HUB_CARDS) / name, study / name)
+def test_cards_command_copies_the_studies_then_reuses_the_copies(tmp_path, monkeypatch, capsys):
+    stand_in_rows(monkeypatch)
+    studies = []
+    for copy in copied_studies(HUB_CARDS):
+        study = tmp_path / 'studies' / copy.name
+        study.mkdir(parents=True)
+        for name in ('results.csv', 'study.yaml'):
+            shutil.copyfile(copy / name, study / name)
+        studies.append(study)
     output = tmp_path / 'cards'
     (output / 'results' / 'older_study').mkdir(parents=True)
     (output / 'renamed_family.md').write_text('stale')
     (output / 'README.md').write_text('kept')
 
-    main(['cards', '--study', str(study), '--output', str(output)])
+    main(['cards', '--study', *map(str, studies), '--output', str(output)])
     assert f'{len(FAMILIES)} family cards in {output}' in capsys.readouterr().out
     written = {path.name: path.read_text() for path in output.glob('*.md')}
     assert sorted(written) == sorted(['README.md'] + [f'{family}.md' for family in FAMILIES])
-    name = yaml.safe_load((study / 'study.yaml').read_text())['name']
-    assert [path.name for path in (output / 'results').iterdir()] == [name]
-    assert (output / 'results' / name / 'results.csv').read_bytes() == (study / 'results.csv').read_bytes()
+    assert sorted(path.name for path in (output / 'results').iterdir()) == sorted(path.name for path in studies)
+    for study in studies:
+        assert (output / 'results' / study.name / 'results.csv').read_bytes() == (study / 'results.csv').read_bytes()
 
-    shutil.rmtree(study)
+    shutil.rmtree(tmp_path / 'studies')
     main(['cards', '--output', str(output)])
     assert {path.name: path.read_text() for path in output.glob('*.md')} == written
     with pytest.raises(ValueError, match='no results.csv'):
-        write_family_cards(output, tmp_path / 'studies')
+        write_family_cards(output, [tmp_path / 'studies'])
+    with pytest.raises(ValueError, match='share a name'):
+        write_family_cards(output, [output / 'results' / studies[0].name] * 2)
 
 
 STUDY_METRICS = [  # metrics.csv of a study run, as read_metrics returns it

@@ -14,7 +14,7 @@
                     [--heads H] [--batch-size B] [--device DEV] [--warmup W] [--runs R] [--threads T] [--output DIR]
     attnzoo push --model M --checkpoint CKPT --repo-id ORG/NAME [--local-dir DIR] [--data-set D] [--no-ema]
                  [--private] [--exist-ok]
-    attnzoo cards [--study DIR] [--output DIR]
+    attnzoo cards [--study DIR ...] [--output DIR]
     attnzoo approx [--checkpoint WEIGHTS|CKPT] [--model M] [--data-dir DIR] [--dataset D] [--mechanisms M ...]
                    [--linformer-dims K ...] [--performer-features M ...] [--nystrom-landmarks M ...] [--draws R]
                    [--num-images B] [--pinv-iterations I] [--seed S] [--threads T] [--output DIR]
@@ -292,9 +292,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     push_cmd.set_defaults(run=_push)
 
     cards = commands.add_parser(
-        'cards', help="write a Hugging Face Hub model card per model family, with a study's results")
-    cards.add_argument('--study', help="a finished study's folder (results.csv, study.yaml), copied to "
-                                       'OUTPUT/results/; default: the copy already there')
+        'cards', help="write a Hugging Face Hub model card per model family, with studies' results")
+    cards.add_argument('--study', nargs='+', default=(),
+                       help="finished studies' folders (results.csv, study.yaml), copied to OUTPUT/results/ in place "
+                            'of the copies there; default: the copies already there')
     cards.add_argument('--output', default='hub_cards', help='folder for the cards (default: %(default)s)')
     cards.set_defaults(run=_cards)
 

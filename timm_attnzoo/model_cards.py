@@ -3,9 +3,10 @@ trained weights that `attnzoo push` writes, filled from the run's own recorded r
 
 A family card describes its family (the papers, the architecture as this package builds it), lists the registered
 variants with their parameters and FLOPs as their Fashion-MNIST weights tag builds them (what `attnzoo models`
-prints), names each tag's Hub repository and train.py configuration, and shows the family's runs of one study. The
-study's results.csv and study.yaml are copied to hub_cards/results/<study name>/, so the cards can be written again
-without the study folder. No figure is typed: each comes from a command the card names.
+prints), names each tag's Hub repository and train.py configuration, and shows the family's runs of the studies it
+is given: the full preset's runs, which trained the weights, and comparison runs. Each study's results.csv and
+study.yaml are copied to hub_cards/results/<study name>/, so the cards can be written again without the study folders.
+No figure is typed: each comes from a command the card names.
 """
 import csv
 import shutil
@@ -154,18 +155,31 @@ def _citation_section(family: ModelFamily) -> str:
 # --- family cards -------------------------------------------------------------------------------------------------
 
 def _preset_command(study: Study) -> Optional[str]:
-    """ `attnzoo study --preset NAME` when the study is that preset, else None. """
+    """ The `attnzoo study --preset NAME` that runs `study`, with `--models` when it runs some of the preset's models
+    as it names them; None when the study is no preset's. """
+    models = [run.model for run in study.models]
     for preset in preset_names():
         if load_study(preset) == study:
             return f'attnzoo study --preset {preset}'
+        if load_study(preset, models) == study:
+            return f'attnzoo study --preset {preset} --models {" ".join(models)}'
     return None
 
 
-def _run_command(family: str, study_command: Optional[str]) -> str:
-    """ The command that would train runs of `family`: the default preset's, or the full preset's. """
+def _trained_the_weights(study: Study) -> bool:
+    """ Whether the study's runs are the training of the `fmnist_e30` weights: the full preset's data set, recipe and
+    splits (`attnzoo push --checkpoint studies/<study>/<run>/weights` exports a run's weights). """
+    full = load_study('full')
+    return ((study.data_set, study.recipe, study.train_samples, study.val_samples)
+            == (full.data_set, full.recipe, full.train_samples, full.val_samples))
+
+
+def _run_command(family: str) -> str:
+    """ The commands that would train runs of `family` and put them in the cards: the default preset's, or the full
+    preset's when the default has none. """
     default = load_study('default')
     runs = [run.name for run in default.models if family_of(run.model) == family]
-    if runs and study_command != 'attnzoo study --preset default':
+    if runs:
         return (f'`attnzoo study --preset default` trains {", ".join(f"`{run}`" for run in runs)}, and '
                 f'`attnzoo cards --study studies/{default.name}` puts the results here')
     return ('`attnzoo study --preset full` trains every registered model, and `attnzoo cards --study '
@@ -184,22 +198,28 @@ def _study_data(study: Study) -> str:
             'recipe is in study.yaml)')
 
 
-def _results_section(family: str, study_dir: Optional[Path]) -> str:
-    lines = ['## Results']
-    if study_dir is None:
-        lines.append(f'No study results were given to `attnzoo cards`: {_run_command(family, None)}.')
-        return '\n\n'.join(lines)
-    study = study_from_dict(yaml.safe_load((study_dir / 'study.yaml').read_text()))
+def _study_results(family: str, study_dir: Path, study: Study) -> str:
+    """ The family's runs of `study`, read from its results.csv in `study_dir`, under a heading named after it. """
     command = _preset_command(study) or f'attnzoo study {CARDS_DIR}/results/{study.name}/study.yaml'
     with (study_dir / 'results.csv').open() as f:
         rows = [row for row in csv.DictReader(f) if family_of(row['model']) == family]
     copy = f'results/{study.name}'
     source = (f'[results.csv]({copy}/results.csv) and [study.yaml]({copy}/study.yaml) of the study, copied to '
-              f'`{CARDS_DIR}/{copy}/` by `attnzoo cards --study studies/{study.name}`, which wrote this card')
+              f'`{CARDS_DIR}/{copy}/` by `attnzoo cards --study`')
+    lines = [f'### {study.name}']
     if not rows:
-        lines.append(f'The study `{study.name}` (`{command}`; {source}) has no run of this family: '
-                     f'{_run_command(family, command)}.')
+        missing = ''
+        if ' --models ' in command:
+            missing = f': `{command} {" ".join(family_models(family))}` adds them'
+        lines.append(f'The study `{study.name}` (`{command}`; {source}) has no run of this family yet{missing}.')
         return '\n\n'.join(lines)
+    if _trained_the_weights(study):
+        purpose = (f'Its runs trained the `{FASHION_MNIST_TAG}` weights of the tables above (`attnzoo push --checkpoint '
+                   f'studies/{study.name}/<run>/weights` exports them), and each weights repository\'s card gives its '
+                   'run\'s metrics per epoch')
+    else:
+        purpose = (f'These are comparison runs, not the training of the `{FASHION_MNIST_TAG}` weights, whose own cards '
+                   'give their results')
     kwargs = {run.name: run.kwargs for run in study.models}
     formats = {key: (header, fmt) for key, header, fmt in STUDY_COLUMNS}
     headers = ['run', 'model', 'model arguments'] + [formats[key][0] for key in STUDY_RESULT_KEYS]
@@ -210,14 +230,25 @@ def _results_section(family: str, study_dir: Optional[Path]) -> str:
         cells.append([f"`{row['run']}`", f"`{row['model']}`", _code_list(kwargs.get(row['run'], {})) or 'none']
                      + [formats[key][1].format(value) for key, value in zip(STUDY_RESULT_KEYS, values)])
     lines += [
-        f'The study `{study.name}`, run by `{command}`: {_study_data(study)}. These are short comparison runs, not '
-        f'the training of the `{FASHION_MNIST_TAG}` weights, whose own cards give their results; a run with model '
-        'arguments is a narrowed version of the registered model. Parameters and FLOPs are the run\'s, at its input '
-        f"(the study's {'x'.join(map(str, DATA_SETS[study.data_set].input_size))} unless the run sets an img_size); "
-        'top-1 and top-5 are after the last epoch.',
+        f'The study `{study.name}`, run by `{command}`: {_study_data(study)}. {purpose}; a run with model arguments is '
+        "a narrowed version of the registered model. Parameters and FLOPs are the run's, at its input (the study's "
+        f"{'x'.join(map(str, DATA_SETS[study.data_set].input_size))} unless the run sets an img_size); top-1 and "
+        'top-5 are after the last epoch.',
         _table(headers, cells),
         f'The rows are {source}.',
     ]
+    return '\n\n'.join(lines)
+
+
+def _results_section(family: str, study_dirs: Sequence[Path]) -> str:
+    """ The family's runs of each study: the study that trained the weights first, then the others by name. """
+    lines = ['## Results']
+    if not study_dirs:
+        lines.append(f'No study results were given to `attnzoo cards`: {_run_command(family)}.')
+        return '\n\n'.join(lines)
+    studies = {path: study_from_dict(yaml.safe_load((path / 'study.yaml').read_text())) for path in study_dirs}
+    ordered = sorted(study_dirs, key=lambda path: (not _trained_the_weights(studies[path]), studies[path].name))
+    lines += [_study_results(family, path, studies[path]) for path in ordered]
     return '\n\n'.join(lines)
 
 
@@ -272,10 +303,10 @@ def _training_section() -> str:
     ])
 
 
-def family_card(family: str, study_dir: Optional[Union[str, Path]] = None) -> str:
+def family_card(family: str, study_dirs: Sequence[Union[str, Path]] = ()) -> str:
     """ The Markdown card of a model family: front matter, architecture, papers, variants with their parameters and
-    FLOPs, weights and how to load them, training configuration, the family's runs of the study in `study_dir` (a
-    folder with its results.csv and study.yaml), intended use, limitations and citations. """
+    FLOPs, weights and how to load them, training configuration, the family's runs of the studies in `study_dirs`
+    (folders with their results.csv and study.yaml), intended use, limitations and citations. """
     rows = model_rows([f'{name}.{FASHION_MNIST_TAG}' for name in family_models(family)])
     spec = FAMILIES[family]
     tags = [*COMMON_TAGS, *spec.tags, *(tag for row in rows for tag in _attention_tags(row['attention']))]
@@ -287,7 +318,7 @@ def family_card(family: str, study_dir: Optional[Union[str, Path]] = None) -> st
         _papers_section(spec),
         _variants_section(spec.module, rows),
         _training_section(),
-        _results_section(spec.module, Path(study_dir) if study_dir else None),
+        _results_section(spec.module, [Path(path) for path in study_dirs]),
         f'## Intended use\n\n{INTENDED_USE} {spec.intended_use}',
         '## Limitations\n\n' + _bullets(_common_limitations(_fashion_mnist_summary()) + list(spec.limitations)),
         _citation_section(spec),
@@ -295,44 +326,46 @@ def family_card(family: str, study_dir: Optional[Union[str, Path]] = None) -> st
     return '\n\n'.join(sections) + '\n'
 
 
-def copy_study_results(study_dir: Union[str, Path], output_dir: Union[str, Path] = CARDS_DIR) -> Path:
-    """ Copy a finished study's results.csv and study.yaml to output_dir/results/<study name>/, replacing any other
-    study's copy there (the cards read one study); returns the copy's folder. """
-    study_dir = Path(study_dir)
-    missing = [name for name in STUDY_FILES if not (study_dir / name).is_file()]
-    if missing:
-        raise ValueError(
-            f'study {study_dir} has no {" or ".join(missing)}: give the folder of a finished `attnzoo study` '
-            '(results.csv is written when every run has finished).')
-    name = yaml.safe_load((study_dir / 'study.yaml').read_text())['name']
+def copy_study_results(
+        study_dirs: Sequence[Union[str, Path]], output_dir: Union[str, Path] = CARDS_DIR) -> List[Path]:
+    """ Copy finished studies' results.csv and study.yaml to output_dir/results/<study name>/, removing any other
+    study's copy there (the cards show the studies given); returns the copies' folders. """
+    study_dirs = [Path(path) for path in study_dirs]
+    for study_dir in study_dirs:
+        missing = [name for name in STUDY_FILES if not (study_dir / name).is_file()]
+        if missing:
+            raise ValueError(
+                f'study {study_dir} has no {" or ".join(missing)}: give the folder of a finished `attnzoo study` '
+                '(results.csv is written when every run has finished).')
+    names = [yaml.safe_load((study_dir / 'study.yaml').read_text())['name'] for study_dir in study_dirs]
+    if len(set(names)) != len(names):
+        raise ValueError(f'the studies given share a name: {names}; the cards keep one copy per study name.')
     results = Path(output_dir) / 'results'
-    copy = results / name
-    if copy.resolve() == study_dir.resolve():
-        return copy
+    copies = [results / name for name in names]
+    for study_dir, copy in zip(study_dirs, copies):
+        if copy.resolve() != study_dir.resolve():
+            copy.mkdir(parents=True, exist_ok=True)
+            for file in STUDY_FILES:
+                shutil.copyfile(study_dir / file, copy / file)
     for other in results.glob('*'):
-        if other.is_dir() and other.name != name:
+        if other.is_dir() and other not in copies:
             shutil.rmtree(other)
-    copy.mkdir(parents=True, exist_ok=True)
-    for file in STUDY_FILES:
-        shutil.copyfile(study_dir / file, copy / file)
-    return copy
+    return copies
 
 
-def copied_study(output_dir: Union[str, Path] = CARDS_DIR) -> Optional[Path]:
-    """ The study copied to output_dir/results/ by an earlier `attnzoo cards --study`, None when there is none. """
-    studies = sorted(path for path in (Path(output_dir) / 'results').glob('*') if path.is_dir())
-    if len(studies) > 1:
-        raise ValueError(f'{Path(output_dir) / "results"} holds {len(studies)} studies; name one with --study.')
-    return studies[0] if studies else None
+def copied_studies(output_dir: Union[str, Path] = CARDS_DIR) -> List[Path]:
+    """ The studies copied to output_dir/results/ by an earlier `attnzoo cards --study`, by name. """
+    return sorted(path for path in (Path(output_dir) / 'results').glob('*') if path.is_dir())
 
 
 def write_family_cards(
-        output_dir: Union[str, Path] = CARDS_DIR, study_dir: Optional[Union[str, Path]] = None) -> List[Path]:
-    """ Write `<family>.md` for every family into output_dir, with the results of `study_dir` (copied to
-    output_dir/results/ first) or of the copy already there; stale cards are removed, README.md is kept. """
+        output_dir: Union[str, Path] = CARDS_DIR, study_dirs: Sequence[Union[str, Path]] = ()) -> List[Path]:
+    """ Write `<family>.md` for every family into output_dir, with the results of `study_dirs` (copied to
+    output_dir/results/ first) or, when none are given, of the copies already there; stale cards are removed,
+    README.md is kept. """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    results = copy_study_results(study_dir, output_dir) if study_dir else copied_study(output_dir)
+    results = copy_study_results(study_dirs, output_dir) if study_dirs else copied_studies(output_dir)
     paths = []
     for family in FAMILIES:
         path = output_dir / f'{family}.md'
