@@ -5,6 +5,12 @@ import json
 from pathlib import Path
 
 import pytest
+import timm
+import torch
+from timm.models import save_for_hf
+
+from timm_attnzoo.dataset_specs import DATA_SETS
+from timm_attnzoo.layers.performer import PerformerAttention
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / 'benchmarks'
 
@@ -54,3 +60,40 @@ def test_a_case_failing_in_this_process_is_a_failed_row(benchmark_module):
     fresh_process = benchmark_module('fresh_process')
     point = fresh_process.run_in_this_process(lambda: {}['missing'], dict(model='m'))
     assert point == dict(model='m', error="KeyError: 'missing'")
+
+
+def test_performer_feature_draws_scores_the_draws_around_the_saved_one_and_keeps_it(
+        tmp_path, benchmark_module, fashion_mnist_root):
+    benchmark = benchmark_module('performer_feature_draws')
+    model_args = dict(img_size=28, in_chans=1, num_classes=10, depth=2)
+    torch.manual_seed(0)
+    trained = timm.create_model('vit_performer_cifar', **model_args).eval()
+    for layer in _performer_layers(trained):
+        layer.use_draw(3)  # as saved after three redraws
+    weights = tmp_path / 'weights'
+    save_for_hf(trained, str(weights), safe_serialization=True, model_args=model_args,
+                data_config=DATA_SETS['fashion_mnist'].data_config())
+
+    rows = benchmark.main(['--weights', str(weights), '--data-dir', str(fashion_mnist_root), '--offsets', '-4', '-1',
+                           '0', '2', '--images', '100', '--output', str(tmp_path / 'out')])
+    assert [(row['offset'], row['draw']) for row in rows] == [(-1, 2), (0, 3), (2, 5)]  # no draw before the first
+
+    loaded = timm.create_model(f'local-dir:{weights}', pretrained=True).eval()
+    batches = benchmark.validation_batches(loaded, 'torch/fashion_mnist', str(fashion_mnist_root), 100)
+    assert sum(len(y) for _, y in batches) == 100
+    assert rows[1]['top1'] == benchmark.top1(loaded, batches)
+    before = loaded(batches[0][0])
+    for layer in _performer_layers(loaded):
+        layer.use_draw(2)
+    assert not torch.allclose(loaded(batches[0][0]), before)
+    assert rows[0]['top1'] == benchmark.top1(loaded, batches)
+
+    benchmark.feature_draw_top1(trained, batches, [1, -2])
+    assert [int(layer.num_redraws) for layer in _performer_layers(trained)] == [3, 3]
+    written = (tmp_path / 'out' / 'feature_draws.csv').read_text().splitlines()
+    assert written == ['offset,draw,top1'] + [f"{r['offset']},{r['draw']},{r['top1']:.2f}" for r in rows]
+    assert '| +0 (saved) | 3 |' in (tmp_path / 'out' / 'feature_draws.md').read_text()
+
+
+def _performer_layers(model):
+    return [m for m in model.modules() if isinstance(m, PerformerAttention)]

@@ -21,3 +21,12 @@ def test_results_doc_holds_the_table_of_every_study_report_copied_beside_it():
         assert table in doc, f'docs/results.md does not hold the table of {report.relative_to(DOCS)}'
         for figure in report.parent.glob('*.png'):
             assert f'figures/{report.parent.name}/{figure.name}' in doc, f'{figure.name} is not shown'
+
+
+def test_results_doc_holds_every_feature_draw_table_copied_beside_it():
+    doc = (DOCS / 'results.md').read_text()
+    tables = sorted((DOCS / 'figures').glob('*/feature_draws.md'))
+    assert tables, 'docs/results.md shows the Performer feature-draw table (benchmarks/performer_feature_draws.py)'
+    for table in tables:
+        rows = table.read_text().split('\n\n')[1]
+        assert rows in doc, f'docs/results.md does not hold the table of {table.relative_to(DOCS)}'

@@ -19,6 +19,7 @@ from timm_attnzoo.model_cards import (
 )
 from timm_attnzoo.model_families import FAMILIES, family_models, family_of
 from timm_attnzoo.study import load_study
+from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS
 
 from .conftest import ZOO_MODELS
 
@@ -99,6 +100,15 @@ def test_variant_cells_are_the_counts_of_the_weights_model(cards, name):
     assert f'{name}.fmnist_e30' in command.split()  # the command that prints these cells
     weights = table_row(card.split('## Weights')[1], f'`{name}`')
     assert weights[2] == f'[timm-attnzoo/{name}.fmnist_e30](https://huggingface.co/timm-attnzoo/{name}.fmnist_e30)'
+
+
+def test_training_section_names_the_models_whose_recipe_keeps_the_performer_features(cards):
+    for family, card in cards.items():
+        section = card.split('## Training configuration')[1].split('\n## ')[0]
+        named = [name for name in family_models(family) if f'`{name}`' in section]
+        assert named == [name for name in family_models(family) if name in FASHION_MNIST_MODEL_KWARGS], family
+        assert ('`feature_redraw_interval=0`' in section) == bool(named), family
+    assert len(FASHION_MNIST_MODEL_KWARGS) == 5
 
 
 def test_results_are_the_rows_of_the_committed_studies(cards):

@@ -22,7 +22,7 @@ from timm_attnzoo.study.report import (
     ARGUMENT_PLOT, RESOLUTION_PLOT, SCATTER_PLOTS, argument_series, pareto_front, resolution_series,
     rows_without_argument, write_report)
 from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
-from timm_attnzoo.train_configs import FASHION_MNIST_RECIPE
+from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_RECIPE
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 SMALL_STUDY = dict(
@@ -313,6 +313,19 @@ def test_full_preset_trains_every_model_with_the_fashion_mnist_recipe_of_train_c
     assert [run.model for run in study.models] == list_models() and study.train_samples is None
     recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in study.recipe.__dict__.items()}
     assert {k: recipe[k] for k in FASHION_MNIST_RECIPE} == FASHION_MNIST_RECIPE
+    assert study.model_kwargs == FASHION_MNIST_MODEL_KWARGS
+    assert {run.model: run.kwargs for run in study.models if run.kwargs} == FASHION_MNIST_MODEL_KWARGS
+
+
+def test_model_kwargs_go_to_every_run_of_the_model_under_the_runs_own_kwargs():
+    performer = {'attn_kwargs': {'performer': {'num_features': 64, 'feature_redraw_interval': 0}}}
+    study = study_from_dict(dict(SMALL_STUDY, model_kwargs={'vit_performer_cifar': performer}, models=[
+        'vit_cifar', 'vit_performer_cifar', dict(name='narrow', model='vit_performer_cifar', kwargs={'depth': 2}),
+        dict(name='m16', model='vit_performer_cifar', kwargs={'attn_kwargs': {'performer': {'num_features': 16}}})]))
+    assert [run.kwargs for run in study.models] == [
+        {}, performer, dict(performer, depth=2), {'attn_kwargs': {'performer': {'num_features': 16}}}]
+    assert study_from_dict(study.to_dict()) == study
+    assert study_from_dict(study.to_dict(), models=['vit_performer_cifar']).models[0].kwargs == performer
 
 
 @pytest.mark.parametrize('preset', ['mixformer_lambda_ablation', 'performer_patterns', 'attention_resolution'])
@@ -351,6 +364,7 @@ def test_the_performer_patterns_are_the_layouts_kernels_and_features_their_names
     (dict(recipe=dict(learning_rate=1e-3)), 'Unknown recipe keys'),
     (dict(models=['vit_cifar', 'vit_cifar']), 'unique'),
     (dict(epochs=3), 'Unknown study keys'),
+    (dict(model_kwargs={'no_such_model': {}}), 'model_kwargs names unknown models'),
 ])
 def test_a_wrong_study_is_refused_with_a_message(change, message):
     with pytest.raises(ValueError, match=message):

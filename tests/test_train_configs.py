@@ -19,7 +19,9 @@ from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 
 from timm_attnzoo.cli import main
 from timm_attnzoo.config_check import TRAIN_PY_ARGUMENTS, check_train_config, train_config_problems
-from timm_attnzoo.train_configs import all_train_configs, written_folders
+from timm_attnzoo.layers import PerformerAttention
+from timm_attnzoo.registry import list_models
+from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS, all_train_configs, written_folders
 
 from .conftest import ZOO_MODELS
 
@@ -92,6 +94,23 @@ def test_config_builds_its_model_as_train_py_does_and_takes_a_training_step(path
 def test_committed_config_is_what_the_command_writes(config):
     path = ROOT / 'train_configs' / config.path
     assert path.exists() and path.read_text() == config.render(), 'run `attnzoo write-configs` and commit'
+
+
+def test_the_fashion_mnist_performers_keep_their_first_features_and_are_otherwise_the_registered_model():
+    vits = [name for name in list_models() if timm.models.model_entrypoint(name).__module__.endswith('efficient_attention_vit')]
+    performers = {}
+    for name in vits:
+        registered = [m for m in timm.create_model(name).modules() if isinstance(m, PerformerAttention)]
+        if registered:
+            performers[name] = registered
+    assert sorted(performers) == sorted(FASHION_MNIST_MODEL_KWARGS)
+    for name, registered in performers.items():
+        config = _config(ROOT / 'train_configs' / 'fashion_mnist' / f'{name}.yaml')
+        configured = [m for m in timm.create_model(name, **config['model_kwargs']).modules()
+                      if isinstance(m, PerformerAttention)]
+        assert [(m.num_features, m.kernel, m.head_dim) for m in configured] == [
+            (m.num_features, m.kernel, m.head_dim) for m in registered], name
+        assert all(m.feature_redraw_interval == 0 for m in configured) and registered[0].feature_redraw_interval > 0
 
 
 def test_the_command_owns_every_yaml_in_its_folders_and_covers_every_model():

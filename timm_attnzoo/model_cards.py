@@ -25,7 +25,7 @@ from .model_table import MODEL_COLUMNS, model_rows
 from .models.pretrained_cfg import FASHION_MNIST_TAG, hub_repo_id
 from .study import Study, load_study, preset_names, study_from_dict
 from .study.report import COLUMNS as STUDY_COLUMNS
-from .train_configs import FASHION_MNIST_RECIPE
+from .train_configs import FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_RECIPE
 
 
 @dataclass(frozen=True)
@@ -230,8 +230,8 @@ def _study_results(family: str, study_dir: Path, study: Study) -> str:
         cells.append([f"`{row['run']}`", f"`{row['model']}`", _code_list(kwargs.get(row['run'], {})) or 'none']
                      + [formats[key][1].format(value) for key, value in zip(STUDY_RESULT_KEYS, values)])
     lines += [
-        f'The study `{study.name}`, run by `{command}`: {_study_data(study)}. {purpose}; a run with model arguments is '
-        "a narrowed version of the registered model. Parameters and FLOPs are the run's, at its input (the study's "
+        f'The study `{study.name}`, run by `{command}`: {_study_data(study)}. {purpose}; a run\'s model arguments are '
+        "what it changes of the registered model. Parameters and FLOPs are the run's, at its input (the study's "
         f"{'x'.join(map(str, DATA_SETS[study.data_set].input_size))} unless the run sets an img_size); top-1 and "
         'top-5 are after the last epoch.',
         _table(headers, cells),
@@ -289,8 +289,14 @@ def _variants_section(family: str, rows: List[Dict[str, Any]]) -> str:
     ])
 
 
-def _training_section() -> str:
+def _training_section(family: str) -> str:
     data = DATA_SETS['fashion_mnist']
+    fixed_features = [name for name in family_models(family) if name in FASHION_MNIST_MODEL_KWARGS]
+    performers = (
+        f" The Performer models ({', '.join(f'`{name}`' for name in fixed_features)}) keep the random features they "
+        'start with, `feature_redraw_interval=0` in their `model_kwargs` (`FASHION_MNIST_MODEL_KWARGS`): redrawn every '
+        '1000 steps, the last redraw comes near the end of the schedule, where the learning rate leaves the model no '
+        'time to adapt to it.' if fixed_features else '')
     return '\n\n'.join([
         '## Training configuration',
         f'The `{FASHION_MNIST_TAG}` tag is for weights trained on {_fashion_mnist_summary()} with each variant\'s '
@@ -298,8 +304,8 @@ def _training_section() -> str:
         '`python train.py -c train_configs/fashion_mnist/<model>.yaml --data-dir DIR` after `attnzoo prepare-data`). '
         'All of them hold the shared recipe `FASHION_MNIST_RECIPE` of `timm_attnzoo/train_configs.py`: '
         f'{_code_list(FASHION_MNIST_RECIPE)}; input {"x".join(map(str, data.input_size))}, mean {list(data.mean)}, '
-        f'std {list(data.std)}. `attnzoo write-configs` writes the files. Each weights repository\'s own card records '
-        'the configuration and results of the checkpoint it holds.',
+        f'std {list(data.std)}.{performers} `attnzoo write-configs` writes the files. Each weights repository\'s own '
+        'card records the configuration and results of the checkpoint it holds.',
     ])
 
 
@@ -317,7 +323,7 @@ def family_card(family: str, study_dirs: Sequence[Union[str, Path]] = ()) -> str
         '## Architecture\n\n' + spec.architecture,
         _papers_section(spec),
         _variants_section(spec.module, rows),
-        _training_section(),
+        _training_section(family),
         _results_section(spec.module, [Path(path) for path in study_dirs]),
         f'## Intended use\n\n{INTENDED_USE} {spec.intended_use}',
         '## Limitations\n\n' + _bullets(_common_limitations(_fashion_mnist_summary()) + list(spec.limitations)),

@@ -138,6 +138,19 @@ def test_performer_redraws_the_same_features_on_every_replica_and_never_in_eval(
     torch.testing.assert_close(rank0(x), rank0(x))
 
 
+def test_performer_use_draw_sets_the_features_of_that_redraw():
+    layer = PerformerAttention(DIM, HEADS, num_features=8, feature_redraw_interval=1)
+    draws = [layer.projection_matrix.clone()]
+    for _ in range(3):
+        layer.step()
+        draws.append(layer.projection_matrix.clone())
+    assert len({tuple(draw.flatten().tolist()) for draw in draws}) == 4
+    for n in (1, 0, 3, 2):
+        layer.use_draw(n)
+        assert int(layer.num_redraws) == n
+        torch.testing.assert_close(layer.projection_matrix, draws[n])
+
+
 def test_dilated_attention_with_one_window_over_the_whole_grid_is_softmax_attention():
     reference = _softmax_reference()
     layer = _same_projections(DilatedLinearAttention(

@@ -95,7 +95,12 @@ class PerformerAttention(QKVAttention):
 
     @torch.no_grad()
     def redraw_features(self) -> None:
-        self.num_redraws += 1
+        self.use_draw(int(self.num_redraws) + 1)
+
+    @torch.no_grad()
+    def use_draw(self, num_redraws: int) -> None:
+        """ Set the features to those of the layer's `num_redraws`-th redraw (0: the first features). """
+        self.num_redraws.fill_(num_redraws)
         self.projection_matrix.copy_(self._draw_features())
 
     @torch.compiler.disable

@@ -8,6 +8,8 @@
       - vit_performer_cifar
       - {name: mixer_small, model: mixer_cifar, kwargs: {embed_dim: 128, num_blocks: 4}}
       - {name: vit_56, model: vit_cifar, img_size: 56}   # the images upsampled to 56 x 56
+    model_kwargs:                    # optional: arguments for every run of a model, under the run's own kwargs
+      vit_performer_cifar: {attn_kwargs: {performer: {num_features: 64, feature_redraw_interval: 0}}}
 
 The presets in study/presets/ are such files: `default` runs one small model of every family on
 Fashion-MNIST in minutes on a CPU, `full` every registered model with the Fashion-MNIST recipe of
@@ -69,12 +71,13 @@ class Study:
     recipe: Recipe = Recipe()
     train_samples: Optional[int] = None
     val_samples: Optional[int] = None
+    model_kwargs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
 
-def _model_run(entry: Union[str, Dict[str, Any]]) -> ModelRun:
+def _model_run(entry: Union[str, Dict[str, Any]], model_kwargs: Dict[str, Dict[str, Any]]) -> ModelRun:
     if isinstance(entry, str):
         entry = {'model': entry}
     unknown = set(entry) - {'name', 'model', 'kwargs', 'img_size'}
@@ -82,8 +85,8 @@ def _model_run(entry: Union[str, Dict[str, Any]]) -> ModelRun:
         raise ValueError(f'A model entry is a name or {{name, model, kwargs, img_size}}, got {entry}.')
     if not timm.is_model(entry['model']):
         raise ValueError(f'Unknown model {entry["model"]!r}: `import timm_attnzoo` registers the zoo; see `attnzoo models`.')
-    return ModelRun(
-        entry.get('name', entry['model']), entry['model'], dict(entry.get('kwargs') or {}), entry.get('img_size'))
+    kwargs = {**model_kwargs.get(entry['model'], {}), **(entry.get('kwargs') or {})}
+    return ModelRun(entry.get('name', entry['model']), entry['model'], kwargs, entry.get('img_size'))
 
 
 def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study:
@@ -103,14 +106,18 @@ def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study
     entries = list(models) or config.get('models') or []
     if entries == ALL_MODELS:
         entries = list_models()
-    runs = tuple(_model_run(entry) for entry in entries)
+    model_kwargs = dict(config.get('model_kwargs') or {})
+    unknown = [name for name in model_kwargs if not timm.is_model(name)]
+    if unknown:
+        raise ValueError(f'model_kwargs names unknown models {unknown}; see `attnzoo models`.')
+    runs = tuple(_model_run(entry, model_kwargs) for entry in entries)
     if not runs:
         raise ValueError('A study needs at least one model.')
     if len({run.name for run in runs}) != len(runs):
         raise ValueError(f'Run names must be unique: {[run.name for run in runs]}.')
     return Study(
         name=config.get('name', 'study'), data_set=config['data_set'], models=runs, recipe=Recipe(**recipe),
-        train_samples=config.get('train_samples'), val_samples=config.get('val_samples'))
+        train_samples=config.get('train_samples'), val_samples=config.get('val_samples'), model_kwargs=model_kwargs)
 
 
 def load_study(path_or_preset: Union[str, Path], models: Sequence[str] = ()) -> Study:
