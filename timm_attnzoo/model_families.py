@@ -145,7 +145,8 @@ FAMILIES = {family.module: family for family in (
          '`feature_redraw_interval` (1000) steps. A trained model\'s accuracy depends on its draw, so a redraw shortly '
          'before the end of training, at a learning rate near zero, costs accuracy. The `fmnist_e30` weights kept '
          'their first features throughout (`feature_redraw_interval=0`) and are tied to them: other draws take '
-         '`vit_performer_cifar` from 89% to 24-42% top-1, so fine-tune them with `feature_redraw_interval=0` too.',
+         '`vit_performer_cifar` from 89% to 24-42% top-1 (`benchmarks/performer_feature_draws.py`, docs/results.md), so '
+         'fine-tune them with `feature_redraw_interval=0` too.',
          'Nyströmformer approximates softmax attention through its landmarks; it is exact only with as many landmarks '
          'as tokens.',
          "At 50 tokens Linformer's k = 32 projections and Performer's m = 64 features are about as large as the "

@@ -64,7 +64,6 @@ def _fixed_performer_features(attn_type: str) -> Dict[str, Any]:
 # The Performer models keep the features they start with. Redrawn every 1000 steps (the layer's default), the last
 # of the recipe's 14 redraws comes 40 steps before the end, where the cosine has taken the learning rate to about
 # zero: vit_performer_cifar trained so ended at 81.87% top-1, and 77-87% with other draws (docs/results.md).
-FIXED_FEATURES_NOTE = ('The Performer features are drawn once and kept (feature_redraw_interval 0; docs/results.md).',)
 FASHION_MNIST_MODEL_KWARGS = {
     'vit_performer_cifar': _fixed_performer_features('performer'),
     'vit_performer_relu_cifar': _fixed_performer_features('performer_relu'),
@@ -72,6 +71,7 @@ FASHION_MNIST_MODEL_KWARGS = {
     'vit_reg_performer_cifar': _fixed_performer_features('performer'),
     'vit_performer_intertwined_cifar': _fixed_performer_features('performer'),
 }
+FIXED_FEATURES_NOTE = ('The Performer features are drawn once and kept (feature_redraw_interval 0; docs/results.md).',)
 
 
 def fashion_mnist_configs() -> List[TrainConfig]:
