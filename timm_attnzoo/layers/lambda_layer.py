@@ -172,9 +172,13 @@ class LambdaLayer(nn.Module):
 
         content_lambda = torch.einsum('bkum,bvum->bkv', k, v)
         if self.conv_lambda is not None:
-            # the |v| channels ride along the conv's depth axis: (B, U, H, W, V) -> (B, K, H, W, V)
-            position_lambdas = self.conv_lambda(v.permute(0, 2, 3, 1).reshape(B, U, H, W, V)).reshape(B, K, M, V)
-            position_output = torch.einsum('bhkn,bknv->bhvn', q, position_lambdas)
+            # the (r, r, 1) kernel run as a 2-D convolution with the |v| channels folded into the batch:
+            # (B * V, U, H, W) -> (B * V, K, H, W), the sum the Conv3d computes; a 3-D conv's bf16 weight
+            # gradient comes out non-finite on CPUs with AVX512-BF16 (oneDNN in torch 2.14), and U = 1 runs faster
+            conv = self.conv_lambda
+            position_lambdas = F.conv2d(
+                v.reshape(B * V, U, H, W), conv.weight[..., 0], padding=conv.padding[:2]).reshape(B, V, K, M)
+            position_output = torch.einsum('bhkn,bvkn->bhvn', q, position_lambdas)
         else:
             position_lambdas = torch.einsum('nmku,bvum->bnkv', self.position_embeddings(), v)
             position_output = torch.einsum('bhkn,bnkv->bhvn', q, position_lambdas)
