@@ -3,6 +3,7 @@
 `pretrained=True` from an offline Hugging Face cache in a fresh process, and scores on the whole Fashion-MNIST test
 split the top-1 that docs/results.md and the weights' own card report. """
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = 'vit_cifar'
 PUBLISHED = ROOT / 'tests' / 'data' / f'{MODEL}.{FASHION_MNIST_TAG}'
 REPORTED = ROOT / 'docs' / 'figures' / 'fashion_mnist_full' / 'results.csv'
+MANIFEST = ROOT / 'docs' / 'figures' / 'fashion_mnist_full' / 'weights.sha256'
 
 EVALUATE = '''
 import json, sys, timm, torch, timm_attnzoo
@@ -46,6 +48,13 @@ def test_the_published_folder_is_what_push_writes():
     card = (PUBLISHED / 'README.md').read_text()
     assert f'{HF_HUB_ORGANIZATION}/{MODEL}.{FASHION_MNIST_TAG}' in card
     assert f'{_reported_top1():.2f}' in card, 'the card reports the top-1 of the run in docs/results.md'
+
+
+def test_the_published_weights_are_the_ones_the_manifest_records():
+    recorded = dict(line.split()[::-1] for line in MANIFEST.read_text().splitlines())  # path: SHA-256
+    weights = PUBLISHED / 'model.safetensors'
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert recorded[f'{PUBLISHED.name}/{weights.name}'] == digest
 
 
 def test_pretrained_true_from_an_offline_cache_scores_the_reported_top1(fashion_mnist_root, tmp_path):
