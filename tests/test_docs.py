@@ -30,3 +30,17 @@ def test_results_doc_holds_every_feature_draw_table_copied_beside_it():
     for table in tables:
         rows = table.read_text().split('\n\n')[1]
         assert rows in doc, f'docs/results.md does not hold the table of {table.relative_to(DOCS)}'
+
+
+def test_results_doc_holds_the_diverged_swin_run_as_its_record_has_it():
+    doc = (DOCS / 'results.md').read_text()
+    section = doc.split('### swin_cifar diverges under the shared recipe')[1].split('\n## ')[0]
+    rows = [line.split(' | ') for line in section.splitlines() if line[:3] in {f'| {i}' for i in range(1, 10)}]
+    lines = (DOCS / 'figures' / 'swin_cifar_diverged' / 'run' / 'metrics.csv').read_text().split()
+    header, *records = [line.split(',') for line in lines]
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records):
+        epoch = dict(zip(header, record))
+        assert row[0] == f'| {int(epoch["epoch"]) + 1}'
+        assert row[2:] == [f'{float(epoch[k]):.2f}' for k in ('train_loss', 'train_top1')] + [
+            f'{float(epoch["val_top1"]):.2f} |']
