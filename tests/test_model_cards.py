@@ -19,7 +19,7 @@ from timm_attnzoo.model_cards import (
 )
 from timm_attnzoo.model_families import FAMILIES, family_models, family_of
 from timm_attnzoo.study import load_study
-from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS
+from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_MODEL_RECIPES
 
 from .conftest import ZOO_MODELS
 
@@ -102,13 +102,17 @@ def test_variant_cells_are_the_counts_of_the_weights_model(cards, name):
     assert weights[2] == f'[timm-attnzoo/{name}.fmnist_e30](https://huggingface.co/timm-attnzoo/{name}.fmnist_e30)'
 
 
-def test_training_section_names_the_models_whose_recipe_keeps_the_performer_features(cards):
+def test_training_section_names_the_models_whose_configuration_is_not_just_the_shared_recipe(cards):
     for family, card in cards.items():
         section = card.split('## Training configuration')[1].split('\n## ')[0]
         named = [name for name in family_models(family) if f'`{name}`' in section]
-        assert named == [name for name in family_models(family) if name in FASHION_MNIST_MODEL_KWARGS], family
-        assert ('`feature_redraw_interval=0`' in section) == bool(named), family
-    assert len(FASHION_MNIST_MODEL_KWARGS) == 5
+        assert named == [name for name in family_models(family)
+                         if name in FASHION_MNIST_MODEL_KWARGS or name in FASHION_MNIST_MODEL_RECIPES], family
+        fixed_features = any(name in FASHION_MNIST_MODEL_KWARGS for name in named)
+        assert ('`feature_redraw_interval=0`' in section) == fixed_features, family
+        own_keys = [f'`{key}={value}`' for name in named for key, value in FASHION_MNIST_MODEL_RECIPES.get(name, {}).items()]
+        assert all(key in section for key in own_keys), family
+    assert len(FASHION_MNIST_MODEL_KWARGS) == 5 and list(FASHION_MNIST_MODEL_RECIPES) == ['swin_cifar']
 
 
 def test_results_are_the_rows_of_the_committed_studies(cards):

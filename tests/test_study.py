@@ -8,6 +8,7 @@ import timm
 import torch
 import yaml
 from safetensors.torch import load_file
+from timm.utils import random_seed
 from timm.models import model_entrypoint
 
 from timm_attnzoo.cli import main
@@ -22,7 +23,8 @@ from timm_attnzoo.study.report import (
     ARGUMENT_PLOT, RESOLUTION_PLOT, SCATTER_PLOTS, argument_series, pareto_front, resolution_series,
     rows_without_argument, write_report)
 from timm_attnzoo.study.run import METRICS_FIELDS, create_run_model
-from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_RECIPE
+from timm_attnzoo.study.spec import run_recipe
+from timm_attnzoo.train_configs import FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_MODEL_RECIPES, FASHION_MNIST_RECIPE
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 SMALL_STUDY = dict(
@@ -65,7 +67,8 @@ def test_each_run_has_a_row_per_epoch_and_its_measured_costs(small_study):
 def test_weights_load_back_with_pretrained_true_and_reproduce_the_validation_accuracy(small_study, fashion_mnist_root):
     study = study_from_dict(SMALL_STUDY)
     for run in study.models:
-        _, loader_val = study_run._loaders(study, fashion_mnist_root, study_run.run_input_size(study.data_set, run))
+        input_size = study_run.run_input_size(study.data_set, run)
+        _, loader_val = study_run._loaders(study, study.recipe, fashion_mnist_root, input_size)
         model = timm.create_model(f'local-dir:{small_study / run.name / "weights"}', pretrained=True).eval()
         assert model.pretrained_cfg['input_size'] == (1, 28, 28)
         with torch.no_grad():
@@ -288,7 +291,7 @@ def test_a_run_with_an_img_size_trains_measures_and_saves_on_the_upsampled_image
     out = run_study(study, fashion_mnist_root, tmp_path)
     model = create_run_model(study, study.models[0])
     assert model.patch_embed.grid_size == (14, 14)  # 56 / 4: built for the upsampled images
-    loader_train, _ = study_run._loaders(study, fashion_mnist_root, (1, 56, 56))
+    loader_train, _ = study_run._loaders(study, study.recipe, fashion_mnist_root, (1, 56, 56))
     assert next(iter(loader_train))[0].shape[-3:] == (1, 56, 56)
     assert _summary(out / 'vit_56')['flops'] == count_flops(model, (1, 56, 56))
     with (out / 'results.csv').open() as f:
@@ -315,6 +318,10 @@ def test_full_preset_trains_every_model_with_the_fashion_mnist_recipe_of_train_c
     assert {k: recipe[k] for k in FASHION_MNIST_RECIPE} == FASHION_MNIST_RECIPE
     assert study.model_kwargs == FASHION_MNIST_MODEL_KWARGS
     assert {run.model: run.kwargs for run in study.models if run.kwargs} == FASHION_MNIST_MODEL_KWARGS
+    for run in study.models:
+        recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in run_recipe(study, run).__dict__.items()}
+        expected = {**FASHION_MNIST_RECIPE, **FASHION_MNIST_MODEL_RECIPES.get(run.model, {})}
+        assert {k: recipe[k] for k in expected} == expected, run.name
 
 
 def test_model_kwargs_go_to_every_run_of_the_model_under_the_runs_own_kwargs():
@@ -326,6 +333,30 @@ def test_model_kwargs_go_to_every_run_of_the_model_under_the_runs_own_kwargs():
         {}, performer, dict(performer, depth=2), {'attn_kwargs': {'performer': {'num_features': 16}}}]
     assert study_from_dict(study.to_dict()) == study
     assert study_from_dict(study.to_dict(), models=['vit_performer_cifar']).models[0].kwargs == performer
+
+
+def test_model_recipes_change_their_keys_for_every_run_of_the_model_and_nothing_else():
+    study = study_from_dict(dict(SMALL_STUDY, model_recipes={'swin_cifar': {'lr': 1e-4, 'clip_grad': 5.0}}))
+    vit, swin = (run_recipe(study, run) for run in study.models)
+    assert vit == study.recipe and (vit.lr, vit.clip_grad) == (2e-3, None)
+    assert (swin.lr, swin.clip_grad, swin.batch_size, swin.epochs) == (1e-4, 5.0, 64, 2)
+    assert study_from_dict(study.to_dict()) == study
+
+
+def test_a_run_clips_its_gradients_as_its_recipe_says(tmp_path, fashion_mnist_root):
+    """ Gradients clipped to the value 0 leave the weights where they started (no weight decay, no momentum). """
+    recipe = dict(SMALL_STUDY['recipe'], epochs=1, opt='momentum', momentum=0.0, weight_decay=0.0)
+    frozen = study_from_dict(dict(SMALL_STUDY, train_samples=128, val_samples=64, models=['vit_cifar'], recipe=recipe,
+                                  model_recipes={'vit_cifar': {'clip_grad': 0.0, 'clip_mode': 'value'}}))
+    free = study_from_dict(dict(SMALL_STUDY, train_samples=128, val_samples=64, models=['vit_cifar'], recipe=recipe))
+    random_seed(frozen.recipe.seed)  # as the run seeds before it builds its model
+    start = create_run_model(frozen, frozen.models[0]).state_dict()
+    for name, study in (('frozen', frozen), ('free', free)):
+        run_study(study, fashion_mnist_root, tmp_path / name)
+    frozen_weights, _ = _weights_and_metrics(tmp_path / 'frozen')
+    free_weights, _ = _weights_and_metrics(tmp_path / 'free')
+    assert all(torch.equal(frozen_weights[name], start[name]) for name in frozen_weights)
+    assert not all(torch.equal(free_weights[name], start[name]) for name in free_weights)
 
 
 @pytest.mark.parametrize('preset', ['mixformer_lambda_ablation', 'performer_patterns', 'attention_resolution'])
@@ -365,6 +396,8 @@ def test_the_performer_patterns_are_the_layouts_kernels_and_features_their_names
     (dict(models=['vit_cifar', 'vit_cifar']), 'unique'),
     (dict(epochs=3), 'Unknown study keys'),
     (dict(model_kwargs={'no_such_model': {}}), 'model_kwargs names unknown models'),
+    (dict(model_recipes={'no_such_model': {}}), 'model_recipes names unknown models'),
+    (dict(model_recipes={'vit_cifar': {'learning_rate': 1e-3}}), 'Unknown recipe keys .* in model_recipes.vit_cifar'),
 ])
 def test_a_wrong_study_is_refused_with_a_message(change, message):
     with pytest.raises(ValueError, match=message):

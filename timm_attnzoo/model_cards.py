@@ -25,7 +25,8 @@ from .model_table import MODEL_COLUMNS, model_rows
 from .models.pretrained_cfg import FASHION_MNIST_TAG, hub_repo_id
 from .study import Study, load_study, preset_names, study_from_dict
 from .study.report import COLUMNS as STUDY_COLUMNS
-from .train_configs import FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_RECIPE
+from .train_configs import (
+    FASHION_MNIST_MODEL_KWARGS, FASHION_MNIST_MODEL_RECIPE_NOTES, FASHION_MNIST_MODEL_RECIPES, FASHION_MNIST_RECIPE)
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,8 @@ def _trained_the_weights(study: Study) -> bool:
     """ Whether the study's runs are the training of the `fmnist_e30` weights: the full preset's data set, recipe and
     splits (`attnzoo push --checkpoint studies/<study>/<run>/weights` exports a run's weights). """
     full = load_study('full')
-    return ((study.data_set, study.recipe, study.train_samples, study.val_samples)
-            == (full.data_set, full.recipe, full.train_samples, full.val_samples))
+    return ((study.data_set, study.recipe, study.model_recipes, study.train_samples, study.val_samples)
+            == (full.data_set, full.recipe, full.model_recipes, full.train_samples, full.val_samples))
 
 
 def _run_command(family: str) -> str:
@@ -297,15 +298,19 @@ def _training_section(family: str) -> str:
         'start with, `feature_redraw_interval=0` in their `model_kwargs` (`FASHION_MNIST_MODEL_KWARGS`): redrawn every '
         '1000 steps, the last redraw comes near the end of the schedule, where the learning rate leaves the model no '
         'time to adapt to it.' if fixed_features else '')
+    own = ''.join(
+        f' `{name}` changes some of its keys (`FASHION_MNIST_MODEL_RECIPES`): '
+        f'{_code_list(FASHION_MNIST_MODEL_RECIPES[name])}; {FASHION_MNIST_MODEL_RECIPE_NOTES[name]}'
+        for name in family_models(family) if name in FASHION_MNIST_MODEL_RECIPES)
     return '\n\n'.join([
         '## Training configuration',
         f'The `{FASHION_MNIST_TAG}` tag is for weights trained on {_fashion_mnist_summary()} with each variant\'s '
         "configuration for timm's own train.py, `train_configs/fashion_mnist/<model>.yaml` (linked above; "
         '`python train.py -c train_configs/fashion_mnist/<model>.yaml --data-dir DIR` after `attnzoo prepare-data`). '
-        'All of them hold the shared recipe `FASHION_MNIST_RECIPE` of `timm_attnzoo/train_configs.py`: '
+        'All of them start from the shared recipe `FASHION_MNIST_RECIPE` of `timm_attnzoo/train_configs.py`: '
         f'{_code_list(FASHION_MNIST_RECIPE)}; input {"x".join(map(str, data.input_size))}, mean {list(data.mean)}, '
-        f'std {list(data.std)}.{performers} `attnzoo write-configs` writes the files. Each weights repository\'s own '
-        'card records the configuration and results of the checkpoint it holds.',
+        f'std {list(data.std)}.{own}{performers} `attnzoo write-configs` writes the files. Each weights repository\'s '
+        'own card records the configuration and results of the checkpoint it holds.',
     ])
 
 

@@ -1,11 +1,12 @@
 """ One run of a study: a model trained and measured with timm's own pieces, resumable epoch by epoch.
 
 timm's `create_dataset` and `create_loader` (its transforms; `Mixup` when the recipe mixes), `create_optimizer_v2`
-and `create_scheduler_v2` from the recipe as train.py reads its arguments, `timm.task.ClassificationTask` for the
-loss and its evaluator for validation, and timm's `CheckpointSaver` after every epoch, which
-`resume_task_checkpoint` reads back: an interrupted run loses at most the epoch it was in. Every epoch starts from
-the seed plus its index (timm's `random_seed`: the data order, augmentation, mixup, dropout), so a resumed run
-trains its remaining epochs exactly as an uninterrupted one does, on the same machine and thread count.
+and `create_scheduler_v2` from the run's recipe (the study's, under its model's `model_recipes`) as train.py reads
+its arguments, timm's `dispatch_clip_grad` where it clips, `timm.task.ClassificationTask` for the loss and its
+evaluator for validation, and timm's `CheckpointSaver` after every epoch, which `resume_task_checkpoint` reads
+back: an interrupted run loses at most the epoch it was in. Every epoch starts from the seed plus its index (timm's
+`random_seed`: the data order, augmentation, mixup, dropout), so a resumed run trains its remaining epochs exactly
+as an uninterrupted one does, on the same machine and thread count.
 
 Nothing is left half-written by a crash: the checkpoint is written beside `last.pth.tar` and renamed over it
 (`CheckpointSaver`), and the run's own files the same way.
@@ -28,17 +29,17 @@ import timm
 import torch
 import yaml
 from timm.data import Mixup, create_dataset, create_loader
-from timm.models import save_for_hf
+from timm.models import model_parameters, save_for_hf
 from timm.optim import create_optimizer_v2, optimizer_kwargs
 from timm.scheduler import create_scheduler_v2, scheduler_kwargs
 from timm.task import ClassificationTask, resume_task_checkpoint
-from timm.utils import CheckpointSaver, random_seed
+from timm.utils import CheckpointSaver, dispatch_clip_grad, random_seed
 from torch.utils.data import Subset
 from tqdm import tqdm
 
 from ..dataset_specs import DATA_SETS, DataSetSpec, img_size_kwargs
 from ..measure import model_costs
-from .spec import ModelRun, Study
+from .spec import ModelRun, Recipe, Study, run_recipe
 
 METRICS_FIELDS = ('epoch', 'lr', 'epoch_time_s', 'train_loss', 'train_top1', 'val_loss', 'val_top1', 'val_top5')
 LAST_CHECKPOINT = 'last.pth.tar'
@@ -73,8 +74,8 @@ def run_input_size(data_set: str, run: ModelRun) -> Tuple[int, int, int]:
     return (channels, run.img_size, run.img_size) if run.img_size else (channels, height, width)
 
 
-def _loaders(study: Study, data_root: Path, input_size: Tuple[int, int, int]) -> Tuple[Any, Any]:
-    data, recipe = DATA_SETS[study.data_set], study.recipe
+def _loaders(study: Study, recipe: Recipe, data_root: Path, input_size: Tuple[int, int, int]) -> Tuple[Any, Any]:
+    data = DATA_SETS[study.data_set]
     common = dict(
         input_size=input_size, batch_size=recipe.batch_size, use_prefetcher=False, mean=data.mean, std=data.std,
         num_workers=recipe.workers, persistent_workers=False, crop_pct=1.0)
@@ -123,7 +124,7 @@ def _write_metrics(run_dir: Path, rows: List[Dict[str, float]]) -> None:
     _write_atomically(run_dir / 'metrics.csv', text.getvalue())
 
 
-def _train_one_epoch(task, loader, optimizer, scheduler, mixup, device, num_updates: int, desc: str):
+def _train_one_epoch(task, loader, optimizer, scheduler, mixup, recipe: Recipe, device, num_updates: int, desc: str):
     task.train()
     loss_sum, correct, seen = 0., 0, 0
     bar = tqdm(loader, desc=desc, unit='batch', leave=False, dynamic_ncols=True)
@@ -132,6 +133,10 @@ def _train_one_epoch(task, loader, optimizer, scheduler, mixup, device, num_upda
         result = task(*mixup(x, y)) if mixup is not None else task(x, y)
         optimizer.zero_grad(set_to_none=True)
         result['loss'].backward()
+        if recipe.clip_grad is not None:
+            dispatch_clip_grad(  # as train.py clips: adaptive clipping leaves the classifier out
+                model_parameters(task.trainable_module, exclude_head='agc' in recipe.clip_mode),
+                value=recipe.clip_grad, mode=recipe.clip_mode)
         optimizer.step()
         num_updates += 1
         if scheduler is not None:
@@ -157,7 +162,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
     if (run_dir / SUMMARY).exists():
         return json.loads((run_dir / SUMMARY).read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
-    recipe, data = study.recipe, DATA_SETS[study.data_set]
+    recipe, data = run_recipe(study, run), DATA_SETS[study.data_set]
     random_seed(recipe.seed)
     model = create_run_model(study, run).to(device)
     _write_atomically(run_dir / 'config.yaml', yaml.safe_dump(dict(
@@ -165,7 +170,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
         val_samples=study.val_samples, recipe=asdict(recipe), pretrained_cfg=model.pretrained_cfg), sort_keys=False))
 
     input_size = run_input_size(study.data_set, run)
-    loader_train, loader_val = _loaders(study, data_root, input_size)
+    loader_train, loader_val = _loaders(study, recipe, data_root, input_size)
     cfg = Namespace(**asdict(recipe))
     optimizer = create_optimizer_v2(model, **optimizer_kwargs(cfg=cfg))
     scheduler, num_epochs = create_scheduler_v2(
@@ -195,7 +200,7 @@ def run_model(study: Study, run: ModelRun, data_root: Path, run_dir: Path, devic
         lr = optimizer.param_groups[0]['lr']
         start = time.perf_counter()
         train_loss, train_top1, num_updates = _train_one_epoch(
-            task, loader_train, optimizer, scheduler, mixup, device, num_updates,
+            task, loader_train, optimizer, scheduler, mixup, recipe, device, num_updates,
             desc=f'{run.name} epoch {epoch + 1}/{num_epochs}')
         epoch_time = time.perf_counter() - start
         val = _evaluate(task, loader_val, device)

@@ -1,4 +1,4 @@
-""" A study: models trained on one data set with one shared recipe, read from YAML.
+""" A study: models trained on one data set with one shared recipe, a model changing some of its keys, read from YAML.
 
     name: fashion_mnist_default
     data_set: fashion_mnist          # a key of timm_attnzoo.dataset_specs.DATA_SETS
@@ -10,12 +10,14 @@
       - {name: vit_56, model: vit_cifar, img_size: 56}   # the images upsampled to 56 x 56
     model_kwargs:                    # optional: arguments for every run of a model, under the run's own kwargs
       vit_performer_cifar: {attn_kwargs: {performer: {num_features: 64, feature_redraw_interval: 0}}}
+    model_recipes:                   # optional: a model's own recipe keys, over the shared recipe for its runs
+      swin_cifar: {lr: 1.25e-4, warmup_epochs: 2, clip_grad: 5.0}
 
 The presets in study/presets/ are such files: `default` runs one small model of every family on
 Fashion-MNIST in minutes on a CPU, `full` every registered model with the Fashion-MNIST recipe of
 train_configs/.
 """
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -51,6 +53,8 @@ class Recipe:
     ratio: Tuple[float, float] = (3. / 4., 4. / 3.)
     hflip: float = 0.5
     color_jitter: float = 0.0
+    clip_grad: Optional[float] = None  # gradients clipped at this norm (or value, with clip_mode 'value')
+    clip_mode: str = 'norm'
     workers: int = 1
     seed: int = 42
 
@@ -72,9 +76,24 @@ class Study:
     train_samples: Optional[int] = None
     val_samples: Optional[int] = None
     model_kwargs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    model_recipes: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+
+def _recipe(keys: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """ Recipe keys checked against Recipe's fields, their lists made tuples as Recipe holds them. """
+    recipe_keys = {f.name for f in fields(Recipe)}
+    if set(keys) - recipe_keys:
+        raise ValueError(
+            f'Unknown recipe keys {sorted(set(keys) - recipe_keys)} in {where}; a recipe has {sorted(recipe_keys)}.')
+    return {k: tuple(v) if k in ('opt_betas', 'scale', 'ratio') and v is not None else v for k, v in keys.items()}
+
+
+def run_recipe(study: 'Study', run: ModelRun) -> Recipe:
+    """ The recipe a run trains with: the study's, with its model's keys of `model_recipes` over it. """
+    return replace(study.recipe, **study.model_recipes.get(run.model, {}))
 
 
 def _model_run(entry: Union[str, Dict[str, Any]], model_kwargs: Dict[str, Dict[str, Any]]) -> ModelRun:
@@ -96,13 +115,7 @@ def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study
         raise ValueError(f'Unknown study keys {sorted(set(config) - known)}; a study has {sorted(known)}.')
     if config.get('data_set') not in DATA_SETS:
         raise ValueError(f'data_set must be one of {sorted(DATA_SETS)}, got {config.get("data_set")!r}.')
-    recipe_keys = {f.name for f in fields(Recipe)}
-    recipe = dict(config.get('recipe') or {})
-    if set(recipe) - recipe_keys:
-        raise ValueError(f'Unknown recipe keys {sorted(set(recipe) - recipe_keys)}; a recipe has {sorted(recipe_keys)}.')
-    for key in ('opt_betas', 'scale', 'ratio'):
-        if recipe.get(key) is not None:
-            recipe[key] = tuple(recipe[key])
+    recipe = _recipe(dict(config.get('recipe') or {}), 'recipe')
     entries = list(models) or config.get('models') or []
     if entries == ALL_MODELS:
         entries = list_models()
@@ -110,6 +123,11 @@ def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study
     unknown = [name for name in model_kwargs if not timm.is_model(name)]
     if unknown:
         raise ValueError(f'model_kwargs names unknown models {unknown}; see `attnzoo models`.')
+    model_recipes = {name: _recipe(dict(keys or {}), f'model_recipes.{name}')
+                     for name, keys in (config.get('model_recipes') or {}).items()}
+    unknown = [name for name in model_recipes if not timm.is_model(name)]
+    if unknown:
+        raise ValueError(f'model_recipes names unknown models {unknown}; see `attnzoo models`.')
     runs = tuple(_model_run(entry, model_kwargs) for entry in entries)
     if not runs:
         raise ValueError('A study needs at least one model.')
@@ -117,7 +135,8 @@ def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study
         raise ValueError(f'Run names must be unique: {[run.name for run in runs]}.')
     return Study(
         name=config.get('name', 'study'), data_set=config['data_set'], models=runs, recipe=Recipe(**recipe),
-        train_samples=config.get('train_samples'), val_samples=config.get('val_samples'), model_kwargs=model_kwargs)
+        train_samples=config.get('train_samples'), val_samples=config.get('val_samples'), model_kwargs=model_kwargs,
+        model_recipes=model_recipes)
 
 
 def load_study(path_or_preset: Union[str, Path], models: Sequence[str] = ()) -> Study:
