@@ -8,8 +8,8 @@ import timm
 import torch
 import yaml
 from safetensors.torch import load_file
-from timm.utils import random_seed
 from timm.models import model_entrypoint
+from timm.utils import random_seed
 
 from timm_attnzoo.cli import main
 from timm_attnzoo.constants import FASHION_MNIST_LABELS

@@ -91,7 +91,7 @@ def _recipe(keys: Dict[str, Any], where: str) -> Dict[str, Any]:
     return {k: tuple(v) if k in ('opt_betas', 'scale', 'ratio') and v is not None else v for k, v in keys.items()}
 
 
-def run_recipe(study: 'Study', run: ModelRun) -> Recipe:
+def run_recipe(study: Study, run: ModelRun) -> Recipe:
     """ The recipe a run trains with: the study's, with its model's keys of `model_recipes` over it. """
     return replace(study.recipe, **study.model_recipes.get(run.model, {}))
 
