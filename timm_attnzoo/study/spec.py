@@ -91,6 +91,15 @@ def _recipe(keys: Dict[str, Any], where: str) -> Dict[str, Any]:
     return {k: tuple(v) if k in ('opt_betas', 'scale', 'ratio') and v is not None else v for k, v in keys.items()}
 
 
+def _per_model(config: Dict[str, Any], key: str) -> Dict[str, Dict[str, Any]]:
+    """ A study file's settings by model (`model_kwargs`, `model_recipes`), refused where they name no model. """
+    per_model = dict(config.get(key) or {})
+    unknown = [name for name in per_model if not timm.is_model(name)]
+    if unknown:
+        raise ValueError(f'{key} names unknown models {unknown}; see `attnzoo models`.')
+    return per_model
+
+
 def run_recipe(study: Study, run: ModelRun) -> Recipe:
     """ The recipe a run trains with: the study's, with its model's keys of `model_recipes` over it. """
     return replace(study.recipe, **study.model_recipes.get(run.model, {}))
@@ -115,19 +124,13 @@ def study_from_dict(config: Dict[str, Any], models: Sequence[str] = ()) -> Study
         raise ValueError(f'Unknown study keys {sorted(set(config) - known)}; a study has {sorted(known)}.')
     if config.get('data_set') not in DATA_SETS:
         raise ValueError(f'data_set must be one of {sorted(DATA_SETS)}, got {config.get("data_set")!r}.')
-    recipe = _recipe(dict(config.get('recipe') or {}), 'recipe')
+    recipe = _recipe(config.get('recipe') or {}, 'recipe')
     entries = list(models) or config.get('models') or []
     if entries == ALL_MODELS:
         entries = list_models()
-    model_kwargs = dict(config.get('model_kwargs') or {})
-    unknown = [name for name in model_kwargs if not timm.is_model(name)]
-    if unknown:
-        raise ValueError(f'model_kwargs names unknown models {unknown}; see `attnzoo models`.')
-    model_recipes = {name: _recipe(dict(keys or {}), f'model_recipes.{name}')
-                     for name, keys in (config.get('model_recipes') or {}).items()}
-    unknown = [name for name in model_recipes if not timm.is_model(name)]
-    if unknown:
-        raise ValueError(f'model_recipes names unknown models {unknown}; see `attnzoo models`.')
+    model_kwargs = _per_model(config, 'model_kwargs')
+    model_recipes = {name: _recipe(keys or {}, f'model_recipes.{name}')
+                     for name, keys in _per_model(config, 'model_recipes').items()}
     runs = tuple(_model_run(entry, model_kwargs) for entry in entries)
     if not runs:
         raise ValueError('A study needs at least one model.')
