@@ -146,6 +146,22 @@ def test_the_study_that_trained_the_weights_comes_first(cards):
         assert ('Its runs trained the `fmnist_e30` weights' in section) == ('|' in section)
 
 
+def test_the_first_line_names_the_models_with_trained_weights(cards):
+    """ A card's first line says which of the family's models the study that trained the weights has a run of. """
+    with (HUB_CARDS / 'results' / load_study('full').name / 'results.csv').open() as f:
+        trained = {row['model'] for row in csv.DictReader(f)}
+    for family, card in cards.items():
+        first = next(line for line in card.splitlines() if line.startswith('`timm_attnzoo/models/'))
+        models = family_models(family)
+        have = [name for name in models if name in trained]
+        assert f': {len(models)} registered model' in first
+        if len(have) == len(models):
+            assert 'with Fashion-MNIST weights' in first and 'not trained' not in first
+        else:
+            assert 'not trained yet' in first and (f'{len(have)} of them' in first) == bool(have)
+            assert all(f'`{name}`' in first for name in have)
+
+
 def test_a_study_without_runs_of_a_family_names_the_command_that_adds_them(tmp_path, monkeypatch):
     stand_in_rows(monkeypatch)
     full = HUB_CARDS / 'results' / load_study('full').name
@@ -158,17 +174,26 @@ def test_a_study_without_runs_of_a_family_names_the_command_that_adds_them(tmp_p
             writer.writerow(vit_cifar)
     (tmp_path / 'study.yaml').write_text(yaml.safe_dump(load_study('full', ['vit_cifar']).to_dict()))
 
-    vit = study_section(family_card('efficient_attention_vit', [tmp_path]), 'fashion_mnist_full')
+    vit_card = family_card('efficient_attention_vit', [tmp_path])
+    vits = len(family_models('efficient_attention_vit'))
+    assert (f'`timm_attnzoo/models/efficient_attention_vit.py`: {vits} registered models; 1 of them has Fashion-MNIST '
+            'weights (tag `fmnist_e30`), `vit_cifar`, and the others are not trained yet.') in vit_card
+    vit = study_section(vit_card, 'fashion_mnist_full')
     assert 'run by `attnzoo study --preset full --models vit_cifar`' in vit
     assert 'Its runs trained the `fmnist_e30` weights' in vit and table_row(vit, '`vit_cifar`')[6] == \
         f"{float(vit_cifar['top1']):.2f}"
-    perceiver = study_section(family_card('perceiver', [tmp_path]), 'fashion_mnist_full')
+    perceiver_card = family_card('perceiver', [tmp_path])
+    assert ('`timm_attnzoo/models/perceiver.py`: 2 registered models; their Fashion-MNIST weights (tag `fmnist_e30`) '
+            'are not trained yet.') in perceiver_card
+    perceiver = study_section(perceiver_card, 'fashion_mnist_full')
     command = 'attnzoo study --preset full --models vit_cifar ' + ' '.join(family_models('perceiver'))
     assert f'has no run of this family yet: `{command}` adds them.' in perceiver and '|' not in perceiver
 
 
 def test_family_card_without_a_study_says_so_and_names_the_command(one_thread):
     card = family_card('mlp_mixer')
+    assert ('`timm_attnzoo/models/mlp_mixer.py`: 1 registered model; its Fashion-MNIST weights (tag `fmnist_e30`) are '
+            'trained by `attnzoo study --preset full`.') in card
     results = card.split('## Results')[1].split('## Intended use')[0]
     assert 'No study results' in results and '`attnzoo study --preset default` trains `mixer_small`' in results
     assert '|' not in results

@@ -241,16 +241,41 @@ def _study_results(family: str, study_dir: Path, study: Study) -> str:
     return '\n\n'.join(lines)
 
 
-def _results_section(family: str, study_dirs: Sequence[Path]) -> str:
+def _results_section(family: str, studies: Dict[Path, Study]) -> str:
     """ The family's runs of each study: the study that trained the weights first, then the others by name. """
     lines = ['## Results']
-    if not study_dirs:
+    if not studies:
         lines.append(f'No study results were given to `attnzoo cards`: {_run_command(family)}.')
         return '\n\n'.join(lines)
-    studies = {path: study_from_dict(yaml.safe_load((path / 'study.yaml').read_text())) for path in study_dirs}
-    ordered = sorted(study_dirs, key=lambda path: (not _trained_the_weights(studies[path]), studies[path].name))
+    ordered = sorted(studies, key=lambda path: (not _trained_the_weights(studies[path]), studies[path].name))
     lines += [_study_results(family, path, studies[path]) for path in ordered]
     return '\n\n'.join(lines)
+
+
+def _trained_models(family: str, studies: Dict[Path, Study]) -> Optional[List[str]]:
+    """ The family's models whose `fmnist_e30` weights a study of `studies` trained (its results.csv has their run),
+    sorted; None when none of the studies is the training of the weights. """
+    trained = set()
+    weight_studies = [path for path, study in studies.items() if _trained_the_weights(study)]
+    for path in weight_studies:
+        with (path / 'results.csv').open() as f:
+            trained.update(row['model'] for row in csv.DictReader(f))
+    return [name for name in family_models(family) if name in trained] if weight_studies else None
+
+
+def _weights_summary(count: int, trained: Optional[List[str]]) -> str:
+    """ Which of a family's `count` models have Fashion-MNIST weights, `trained` as `_trained_models` gives it. """
+    models, its = ('1 registered model', 'its') if count == 1 else (f'{count} registered models', 'their')
+    weights = f'Fashion-MNIST weights (tag `{FASHION_MNIST_TAG}`)'
+    if trained is None:
+        return f'{models}; {its} {weights} are trained by `attnzoo study --preset full`'
+    if len(trained) == count:
+        return f'{models}, {"with" if count == 1 else "each with"} {weights}'
+    if not trained:
+        return f'{models}; {its} {weights} are not trained yet'
+    names = ', '.join(f'`{name}`' for name in trained)
+    return (f'{models}; {len(trained)} of them {"has" if len(trained) == 1 else "have"} {weights}, {names}, and the '
+            'others are not trained yet')
 
 
 def _variants_section(family: str, rows: List[Dict[str, Any]]) -> str:
@@ -321,15 +346,17 @@ def family_card(family: str, study_dirs: Sequence[Union[str, Path]] = ()) -> str
     rows = model_rows([f'{name}.{FASHION_MNIST_TAG}' for name in family_models(family)])
     spec = FAMILIES[family]
     tags = [*COMMON_TAGS, *spec.tags, *(tag for row in rows for tag in _attention_tags(row['attention']))]
+    studies = {Path(path): study_from_dict(yaml.safe_load((Path(path) / 'study.yaml').read_text()))
+               for path in study_dirs}
     sections = [
         _front_matter(tags, 'fashion_mnist') + f'# {spec.title} (timm_attnzoo)',
-        f'`timm_attnzoo/models/{spec.module}.py`: {len(rows)} registered models, each with Fashion-MNIST weights '
-        f'(tag `{FASHION_MNIST_TAG}`). Written by `attnzoo cards`; every figure comes from a command named here.',
+        f'`timm_attnzoo/models/{spec.module}.py`: {_weights_summary(len(rows), _trained_models(family, studies))}. '
+        'Written by `attnzoo cards`; every figure comes from a command named here.',
         '## Architecture\n\n' + spec.architecture,
         _papers_section(spec),
         _variants_section(spec.module, rows),
         _training_section(family),
-        _results_section(spec.module, [Path(path) for path in study_dirs]),
+        _results_section(spec.module, studies),
         f'## Intended use\n\n{INTENDED_USE} {spec.intended_use}',
         '## Limitations\n\n' + _bullets(_common_limitations(_fashion_mnist_summary()) + list(spec.limitations)),
         _citation_section(spec),
