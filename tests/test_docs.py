@@ -1,4 +1,5 @@
 """ The figures in the docs are the figures the commands produce. """
+import csv
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,19 @@ def test_results_doc_holds_the_swin_runs_by_epoch_as_their_records_have_them(hea
         assert row[0] == f'| {int(epoch["epoch"]) + 1}'
         assert row[2:] == [f'{float(epoch[k]):.2f}' for k in ('train_loss', 'train_top1')] + [
             f'{float(epoch["val_top1"]):.2f} |']
+
+
+def metrics_but_times(run_dir: Path) -> list:
+    """ A run's metrics.csv rows without the epochs' times, which depend on the machine. """
+    with (run_dir / 'metrics.csv').open() as f:
+        return [{key: value for key, value in row.items() if key != 'epoch_time_s'} for row in csv.DictReader(f)]
+
+
+def test_the_second_swin_run_repeats_the_first_epoch_by_epoch():
+    """ docs/results.md, swin_cifar with its own recipe: the run started again when its checkout was lost, on another
+    machine, has the first run's configuration and, epoch by epoch, its metrics to the last digit. """
+    first, second = (DOCS / 'figures' / 'swin_cifar_own_recipe' / name for name in ('run', 'rerun'))
+    assert (second / 'config.yaml').read_text() == (first / 'config.yaml').read_text()
+    first_epochs, second_epochs = metrics_but_times(first), metrics_but_times(second)
+    assert 0 < len(second_epochs) <= len(first_epochs)
+    assert second_epochs == first_epochs[:len(second_epochs)]
