@@ -1,10 +1,10 @@
 """ The figures in the docs are the figures the commands produce. """
-import csv
 from pathlib import Path
 
 import pytest
 
 from timm_attnzoo.model_table import format_rows, model_rows
+from timm_attnzoo.study.run import read_metrics
 
 DOCS = Path(__file__).resolve().parents[1] / 'docs'
 
@@ -55,8 +55,7 @@ def test_results_doc_holds_the_swin_runs_by_epoch_as_their_records_have_them(hea
 
 def metrics_but_times(run_dir: Path) -> list:
     """ A run's metrics.csv rows without the epochs' times, which depend on the machine. """
-    with (run_dir / 'metrics.csv').open() as f:
-        return [{key: value for key, value in row.items() if key != 'epoch_time_s'} for row in csv.DictReader(f)]
+    return [{key: value for key, value in row.items() if key != 'epoch_time_s'} for row in read_metrics(run_dir)]
 
 
 def test_the_second_swin_run_repeats_the_first_epoch_by_epoch():

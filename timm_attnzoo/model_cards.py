@@ -199,11 +199,16 @@ def _study_data(study: Study) -> str:
             'recipe is in study.yaml)')
 
 
+def _family_runs(family: str, study_dir: Path) -> List[Dict[str, str]]:
+    """ The rows of the study's results.csv in `study_dir` whose model is of `family`. """
+    with (study_dir / 'results.csv').open() as f:
+        return [row for row in csv.DictReader(f) if family_of(row['model']) == family]
+
+
 def _study_results(family: str, study_dir: Path, study: Study) -> str:
     """ The family's runs of `study`, read from its results.csv in `study_dir`, under a heading named after it. """
     command = _preset_command(study) or f'attnzoo study {CARDS_DIR}/results/{study.name}/study.yaml'
-    with (study_dir / 'results.csv').open() as f:
-        rows = [row for row in csv.DictReader(f) if family_of(row['model']) == family]
+    rows = _family_runs(family, study_dir)
     copy = f'results/{study.name}'
     source = (f'[results.csv]({copy}/results.csv) and [study.yaml]({copy}/study.yaml) of the study, copied to '
               f'`{CARDS_DIR}/{copy}/` by `attnzoo cards --study`')
@@ -255,12 +260,11 @@ def _results_section(family: str, studies: Dict[Path, Study]) -> str:
 def _trained_models(family: str, studies: Dict[Path, Study]) -> Optional[List[str]]:
     """ The family's models whose `fmnist_e30` weights a study of `studies` trained (its results.csv has their run),
     sorted; None when none of the studies is the training of the weights. """
-    trained = set()
     weight_studies = [path for path, study in studies.items() if _trained_the_weights(study)]
-    for path in weight_studies:
-        with (path / 'results.csv').open() as f:
-            trained.update(row['model'] for row in csv.DictReader(f))
-    return [name for name in family_models(family) if name in trained] if weight_studies else None
+    if not weight_studies:
+        return None
+    trained = {row['model'] for path in weight_studies for row in _family_runs(family, path)}
+    return [name for name in family_models(family) if name in trained]
 
 
 def _weights_summary(count: int, trained: Optional[List[str]]) -> str:
